@@ -1,0 +1,1 @@
+"""pgjobs: multi-tenant background jobs on PostgreSQL with Dramatiq."""

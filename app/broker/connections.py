@@ -1,0 +1,52 @@
+"""psycopg connections for the broker, with disconnects mapped to dramatiq's error.
+
+dramatiq restarts a consumer that raises ``dramatiq.errors.ConnectionError`` and retries
+acks that do, so mapping psycopg's errors to it is what makes workers recover on their own
+from a database restart or ``pg_terminate_backend``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import psycopg
+from dramatiq.errors import ConnectionError as DramatiqConnectionError
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DISCONNECTS = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def connect(url: str, *, application_name: str = "pgjobs") -> psycopg.Connection:
+    return psycopg.connect(
+        url, autocommit=True, application_name=application_name, row_factory=tuple_row
+    )
+
+
+def make_pool(url: str, *, max_size: int, name: str) -> ConnectionPool:
+    """A lazily opened autocommit pool (no I/O until first use)."""
+    return ConnectionPool(
+        url,
+        min_size=0,
+        max_size=max_size,
+        kwargs={"autocommit": True, "application_name": name},
+        check=ConnectionPool.check_connection,
+        open=False,
+        name=name,
+    )
+
+
+def as_dramatiq_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DISCONNECTS as exc:
+            raise DramatiqConnectionError(str(exc)) from exc
+
+    return wrapper

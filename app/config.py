@@ -1,0 +1,82 @@
+"""Settings from the environment, read once.
+
+Three database identities, least privilege: the owner (``DATABASE_URL``) runs migrations,
+``app_user`` serves application code (RLS, its tenant only), ``app_worker`` runs jobs
+(claims any job row, but tenant tables stay under RLS). The role URLs default to the owner's
+URL with the user swapped, so one variable is enough on a developer machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy.engine import make_url
+
+APP_ROLE = "app_user"
+WORKER_ROLE = "app_worker"
+
+
+def _owner_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from app.devdb import embedded_url
+
+    return embedded_url()
+
+
+def role_url(owner_url: str, role: str, password_env: str) -> str:
+    """The owner's URL with ``role`` as the user (password from ``password_env``, if set)."""
+    url = make_url(owner_url).set(username=role, password=os.environ.get(password_env) or None)
+    return url.render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """A URL psycopg accepts: SQLAlchemy's ``+driver`` suffix removed."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    app_database_url: str
+    worker_database_url: str
+    worker_pool_size: int
+    lease_seconds: float
+    heartbeat_seconds: float
+    claim_batch: int
+    poll_seconds: float
+    shutdown_timeout_seconds: float
+    metrics_port: int
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    owner = libpq_url(_owner_url())
+    return Settings(
+        database_url=owner,
+        app_database_url=libpq_url(
+            os.environ.get("APP_DATABASE_URL") or role_url(owner, APP_ROLE, "APP_USER_PASSWORD")
+        ),
+        worker_database_url=libpq_url(
+            os.environ.get("WORKER_DATABASE_URL")
+            or role_url(owner, WORKER_ROLE, "APP_WORKER_PASSWORD")
+        ),
+        worker_pool_size=int(_float("JOBS_WORKER_POOL_SIZE", 10)),
+        lease_seconds=_float("JOBS_LEASE_SECONDS", 10),
+        heartbeat_seconds=_float("JOBS_HEARTBEAT_SECONDS", 2),
+        claim_batch=int(_float("JOBS_CLAIM_BATCH", 50)),
+        poll_seconds=_float("JOBS_POLL_SECONDS", 5),
+        shutdown_timeout_seconds=_float("JOBS_SHUTDOWN_TIMEOUT", 30),
+        metrics_port=int(_float("JOBS_METRICS_PORT", 0)),
+    )

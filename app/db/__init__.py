@@ -1,0 +1,1 @@
+"""Engines, sessions, the tenant context and the table models."""

@@ -1,0 +1,35 @@
+"""SQLAlchemy engines, one per database role, created once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from app.config import get_settings
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` as SQLAlchemy's psycopg 3 dialect (``postgresql+psycopg://``)."""
+    return make_url(url).set(drivername="postgresql+psycopg").render_as_string(
+        hide_password=False
+    )
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str, pool_size: int = 5) -> Engine:
+    return create_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def app_engine() -> Engine:
+    """Application code and the intake: ``app_user``, under RLS, one tenant at a time."""
+    return engine_for(get_settings().app_database_url)
+
+
+def worker_engine() -> Engine:
+    """Workers: ``app_worker``, sized for the worker threads of one process."""
+    settings = get_settings()
+    return engine_for(settings.worker_database_url, settings.worker_pool_size)

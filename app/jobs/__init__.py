@@ -1,0 +1,17 @@
+"""The public job API: declare actors, enqueue in a transaction, reach the job's context."""
+
+from app.jobs.actor import job
+from app.jobs.context import current_job, current_session, current_tenant
+from app.jobs.enqueue import EnqueueResult, enqueue, enqueue_many
+from app.jobs.errors import EnqueueRefused
+
+__all__ = [
+    "EnqueueRefused",
+    "EnqueueResult",
+    "current_job",
+    "current_session",
+    "current_tenant",
+    "enqueue",
+    "enqueue_many",
+    "job",
+]

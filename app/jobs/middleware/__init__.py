@@ -1,0 +1,1 @@
+"""Middleware that turns dramatiq actors into tenant-aware jobs."""

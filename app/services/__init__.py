@@ -1,0 +1,1 @@
+"""Business logic behind the actors. Never imports dramatiq: testable without a worker."""

@@ -74,11 +74,19 @@ class PostgresJobsBroker(PostgresBroker):
                 self._jobs_pool.open()
             return self._jobs_pool
 
-    def close(self) -> None:
+    def connect_to(self, url: str) -> None:
+        """Point the broker at another database (tests give each test its own)."""
+        self.close_pool()
+        self.url = url
+
+    def close_pool(self) -> None:
         with self._pool_lock:
             if self._jobs_pool is not None:
                 self._jobs_pool.close()
                 self._jobs_pool = None
+
+    def close(self) -> None:
+        self.close_pool()
         super().close()
 
     # -- queues --------------------------------------------------------------------------

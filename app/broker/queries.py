@@ -46,6 +46,7 @@ CLAIM = """
 WITH next AS (
     SELECT message_id FROM dramatiq.queue
     WHERE queue_name = %(queue)s AND "state" = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM dramatiq.paused_queues p WHERE p.queue_name = %(queue)s)
     ORDER BY priority DESC, eta
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
@@ -17,11 +17,31 @@ def sqlalchemy_url(url: str) -> str:
     )
 
 
-@lru_cache(maxsize=8)
+_engines: dict[tuple[str, int], Engine] = {}
+_lock = threading.Lock()
+
+
 def engine_for(url: str, pool_size: int = 5) -> Engine:
-    return create_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    """One engine per (URL, pool size) in this process."""
+    key = (url, pool_size)
+    engine = _engines.get(key)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = _engines[key] = create_engine(
+                    sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size,
+                    pool_pre_ping=True,
+                )
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests drop their databases afterwards)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
 
 
 def app_engine() -> Engine:

@@ -21,15 +21,13 @@ from dramatiq.middleware import (
 from app.broker import PostgresJobsBroker
 from app.broker.leases import WorkerLeases
 from app.config import get_settings
-from app.db.engine import engine_for
 from app.jobs.middleware.defaults import JobDefaults
 from app.jobs.middleware.retries import JobRetries
 from app.jobs.middleware.tenant import TenantContext
 
 
-def default_middleware(worker_url: str | None = None) -> list[Middleware]:
+def default_middleware() -> list[Middleware]:
     settings = get_settings()
-    url = worker_url or settings.worker_database_url
     return [
         AgeLimit(),
         TimeLimit(),
@@ -41,7 +39,7 @@ def default_middleware(worker_url: str | None = None) -> list[Middleware]:
         ),
         JobDefaults(),
         JobRetries(),
-        TenantContext(lambda: engine_for(url, settings.worker_pool_size)),
+        TenantContext(pool_size=settings.worker_pool_size),
     ]
 
 
@@ -51,7 +49,7 @@ def build_broker(url: str | None = None) -> PostgresJobsBroker:
     worker_url = url or settings.worker_database_url
     return PostgresJobsBroker(
         url=worker_url,
-        middleware=default_middleware(worker_url),
+        middleware=default_middleware(),
         claim_batch=settings.claim_batch,
         poll_seconds=settings.poll_seconds,
     )

@@ -62,6 +62,8 @@ CREATE TABLE dramatiq.queue (
     last_error text,
     unique_key text,
     unique_until timestamptz,
+    progress smallint CONSTRAINT queue_progress_check CHECK (progress BETWEEN 0 AND 100),
+    progress_message text,
     worker_id uuid,
     enqueued_at timestamptz NOT NULL DEFAULT now(),
     started_at timestamptz
@@ -81,6 +83,12 @@ CREATE INDEX queue_finished_idx ON dramatiq.queue (queue_name, "state", mtime)
 -- Unique jobs: one live row per (tenant, key); NULL tenants (system jobs) compare equal.
 CREATE UNIQUE INDEX queue_unique_key_idx ON dramatiq.queue (tenant_id, unique_key)
     NULLS NOT DISTINCT WHERE unique_key IS NOT NULL;
+
+-- A paused queue keeps accepting jobs; no worker claims from it until it is resumed.
+CREATE TABLE dramatiq.paused_queues (
+    queue_name text PRIMARY KEY,
+    paused_at timestamptz NOT NULL DEFAULT now()
+);
 
 -- Worker processes announce themselves here; a stale heartbeat means their jobs are orphans.
 CREATE TABLE dramatiq.workers (
@@ -167,6 +175,7 @@ GRANT SELECT, INSERT ON dramatiq.queue TO app_user;
 GRANT UPDATE (unique_key) ON dramatiq.queue TO app_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.queue TO app_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.workers TO app_worker;
+GRANT SELECT ON dramatiq.paused_queues TO app_worker;
 GRANT SELECT ON tenants TO app_user, app_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON activity_events, webhook_events TO app_user, app_worker;
 """

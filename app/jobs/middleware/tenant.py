@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 
 from app.broker import queries
 from app.broker.message import JobMessage
+from app.db.engine import engine_for
 from app.jobs.context import JobContext, _current
 from app.jobs.errors import TenantUnavailable
 from app.jobs.middleware.retries import describe
@@ -30,18 +31,11 @@ _TENANT_STATE = text("SELECT active FROM tenants WHERE id = :tenant")
 
 
 class TenantContext(Middleware):
-    def __init__(self, engine_factory: Any, *, tenant_cache_seconds: float = 30.0) -> None:
-        self._engine_factory = engine_factory
-        self._engine: Engine | None = None
+    def __init__(self, *, pool_size: int = 10, tenant_cache_seconds: float = 30.0) -> None:
+        self._pool_size = pool_size
         self._cache_seconds = tenant_cache_seconds
         self._known: dict[uuid.UUID, float] = {}
         self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = self._engine_factory()
-        return self._engine
 
     def before_process_message(self, broker: Any, message: JobMessage) -> None:
         tenant = message.tenant_id
@@ -51,22 +45,23 @@ class TenantContext(Middleware):
                 f"TenantMissing: actor {message.actor_name!r} is not tenant_free and the "
                 "job has no tenant_id"
             )
-        elif tenant is not None:
-            message.error = self._check_tenant(tenant)
+        engine = engine_for(broker.url, self._pool_size)
+        if tenant is not None and not message.error:
+            message.error = self._check_tenant(engine, tenant)
         if message.error:
             message.fail()
             logger.error("event=dead message_id=%s actor=%s queue=%s tenant=%s error=%r",
                          message.message_id, message.actor_name, message.queue_name, tenant,
                          message.error)
             return
-        message.context_token = _current.set(JobContext(message, tenant, self.engine))
+        message.context_token = _current.set(JobContext(message, tenant, engine))
 
-    def _check_tenant(self, tenant: uuid.UUID) -> str | None:
+    def _check_tenant(self, engine: Engine, tenant: uuid.UUID) -> str | None:
         now = time.monotonic()
         with self._lock:
             if self._known.get(tenant, 0.0) > now:
                 return None
-        with self.engine.connect() as conn:
+        with engine.connect() as conn:
             active = conn.execute(_TENANT_STATE, {"tenant": tenant}).scalar()
         if active is None:
             return f"{TenantUnavailable.__name__}: unknown tenant {tenant}"

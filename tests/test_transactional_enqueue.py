@@ -46,7 +46,7 @@ def test_rolled_back_job_leaves_no_row_and_never_runs(db: TestDB, worker: object
 
 
 def test_tenant_actor_without_tenant_is_refused_at_enqueue(db: TestDB, broker: object) -> None:
-    with pytest.raises(EnqueueRefused, match="'webhooks.process' needs a tenant"):
+    with pytest.raises(EnqueueRefused, match=r"'webhooks\.process' needs a tenant"):
         webhooks.process.send(event("e-none"))
     assert db.scalar("SELECT count(*) FROM dramatiq.queue") == 0
 

@@ -8,6 +8,6 @@ from app.jobs.setup import configure
 
 broker = configure()
 
-from app.actors import activity, webhooks  # noqa: E402
+from app.actors import activity, demo, webhooks  # noqa: E402
 
-__all__ = ["activity", "broker", "webhooks"]
+__all__ = ["activity", "broker", "demo", "webhooks"]

@@ -29,13 +29,16 @@ def connect(url: str, *, application_name: str = "pgjobs") -> psycopg.Connection
 
 
 def make_pool(url: str, *, max_size: int, name: str) -> ConnectionPool:
-    """A lazily opened autocommit pool (no I/O until first use)."""
+    """A lazily opened autocommit pool (no I/O until first use).
+
+    No connection check on checkout (it would cost a round trip per completion flush):
+    the pool discards a connection that broke in use, and callers retry.
+    """
     return ConnectionPool(
         url,
         min_size=0,
         max_size=max_size,
         kwargs={"autocommit": True, "application_name": name},
-        check=ConnectionPool.check_connection,
         open=False,
         name=name,
     )

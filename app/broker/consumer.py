@@ -38,9 +38,12 @@ class PostgresJobsConsumer(Consumer):
         self.broker = broker
         self.queue_name = queue_name
         self.delayed_name = dq_name(queue_name)
-        self.prefetch = max(1, prefetch)
+        # In flight per consumer: dramatiq's prefetch (2 x threads) or the claim batch, if
+        # larger. Claims wait until half of it is free, so each claim fetches a real batch
+        # instead of one row per freed slot.
+        self.prefetch = max(1, prefetch, broker.claim_batch)
+        self.low_water = max(1, self.prefetch // 2)
         self.timeout = timeout / 1000
-        self.batch = min(broker.claim_batch, self.prefetch)
         self.buffer: deque[JobMessage] = deque()
         self.outstanding = 0
         self.capacity = threading.Condition()
@@ -56,12 +59,12 @@ class PostgresJobsConsumer(Consumer):
             return self._hand_out()
         with self.capacity:
             free = self.prefetch - self.outstanding
-            if free <= 0:
-                # Every prefetched message is still being worked on: wait for an ack.
+            if free < self.low_water:
+                # Most prefetched messages are still being worked on: wait for acks.
                 self.capacity.wait(self.timeout)
                 return None
         self._promote_due()
-        self._claim(min(free, self.batch))
+        self._claim(free)
         if self.buffer:
             return self._hand_out()
         self._wait_for_work()
@@ -138,7 +141,8 @@ class PostgresJobsConsumer(Consumer):
         message.released = True
         with self.capacity:
             self.outstanding -= 1
-            self.capacity.notify()
+            if self.prefetch - self.outstanding >= self.low_water:
+                self.capacity.notify()
 
     @as_dramatiq_errors
     def ack(self, message: JobMessage) -> None:

@@ -50,6 +50,13 @@ class Settings:
     poll_seconds: float
     shutdown_timeout_seconds: float
     metrics_port: int
+    #: Seconds between maintenance ticks (retention pruning, queue gauges) on the leader.
+    maintenance_seconds: float
+    #: Rows deleted per retention statement (short transactions, no long locks).
+    retention_batch: int
+    #: Log level of the happy-path lifecycle events (enqueued, active, progress, completed);
+    #: DEBUG by default: at INFO they double a no-op job's CPU cost.
+    events_log_level: str
 
 
 def _float(name: str, default: float) -> float:
@@ -79,4 +86,7 @@ def get_settings() -> Settings:
         poll_seconds=_float("JOBS_POLL_SECONDS", 5),
         shutdown_timeout_seconds=_float("JOBS_SHUTDOWN_TIMEOUT", 30),
         metrics_port=int(_float("JOBS_METRICS_PORT", 0)),
+        maintenance_seconds=_float("JOBS_MAINTENANCE_SECONDS", 5),
+        retention_batch=int(_float("JOBS_RETENTION_BATCH", 500)),
+        events_log_level=os.environ.get("JOBS_EVENTS_LOG_LEVEL", "DEBUG").upper(),
     )

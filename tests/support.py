@@ -98,6 +98,8 @@ class TestDB:
             args, cwd=ROOT, env=self.env(**env), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if log:
+            out.close()  # the child has its own copy; ours would leak (ResourceWarning)
         self.procs.append(proc)
         return proc
 

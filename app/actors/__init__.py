@@ -8,6 +8,8 @@ from app.jobs.setup import configure
 
 broker = configure()
 
-from app.actors import activity, demo, webhooks  # noqa: E402
+from app.actors import activity, demo, digests, photos, reviews, tokens, webhooks  # noqa: E402
 
-__all__ = ["activity", "broker", "demo", "webhooks"]
+__all__ = [
+    "activity", "broker", "demo", "digests", "photos", "reviews", "tokens", "webhooks",
+]

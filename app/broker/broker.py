@@ -24,14 +24,15 @@ from psycopg_pool import ConnectionPool
 
 from app.broker import queries
 from app.broker.completions import GroupCompleter
-from app.broker.connections import as_dramatiq_errors, make_pool
+from app.broker.connections import as_dramatiq_errors, make_pool, run_idempotent
 from app.broker.consumer import PostgresJobsConsumer
+from app.broker.limits import Limits
 from app.broker.message import JobMessage
 
 logger = logging.getLogger(__name__)
 
 #: Message options the broker maps to columns of the job row.
-ROW_OPTIONS = ("tenant_id", "priority", "unique_key", "max_attempts")
+ROW_OPTIONS = ("tenant_id", "priority", "unique_key", "max_attempts", "limit_key")
 
 
 class PostgresJobsBroker(PostgresBroker):
@@ -56,6 +57,10 @@ class PostgresJobsBroker(PostgresBroker):
         self._worker_id: uuid.UUID | None = None
         self._worker_pid = 0
         self.completions = GroupCompleter(self._complete_many)
+        #: Set when this process's worker starts shutting down: consumers stop claiming.
+        self.stopping = threading.Event()
+        #: Queues claimed under limits (filled by the limits middleware as actors declare).
+        self.queue_limits: dict[str, Limits] = {}
 
     # -- identity and connections -----------------------------------------------------------
 
@@ -124,7 +129,7 @@ class PostgresJobsBroker(PostgresBroker):
             self.emit_before("enqueue", message, delay)
         params: dict[str, list[Any]] = {k: [] for k in (
             "ids", "queues", "messages", "tenants", "actors", "delays", "priorities", "keys",
-            "max_attempts",
+            "max_attempts", "limit_keys",
         )}
         for message, delay in items:
             opts = message.options
@@ -137,6 +142,7 @@ class PostgresJobsBroker(PostgresBroker):
             params["priorities"].append(opts.get("priority", 0))
             params["keys"].append(opts.get("unique_key"))
             params["max_attempts"].append(opts.get("max_attempts"))
+            params["limit_keys"].append(opts.get("limit_key"))
         inserted = {str(row[0]) for row in conn.execute(queries.INSERT, params)}
         for message, delay in items:
             if message.message_id in inserted:
@@ -146,35 +152,29 @@ class PostgresJobsBroker(PostgresBroker):
     # -- outcomes (called from worker threads) --------------------------------------------
 
     def _complete_many(self, ids: list[uuid.UUID], results: list[Jsonb | None]) -> None:
-        with self.jobs_pool.connection() as conn:
-            conn.execute(
-                queries.COMPLETE_MANY, {"ids": ids, "results": results, "worker": self.worker_id}
-            )
+        run_idempotent(self.jobs_pool, queries.COMPLETE_MANY,
+                       {"ids": ids, "results": results, "worker": self.worker_id})
 
     def retry(self, message: JobMessage, delayed_queue: str) -> None:
-        with self.jobs_pool.connection() as conn:
-            conn.execute(queries.RETRY, {
-                "id": message.message_id, "queue": delayed_queue,
-                "delay": message.retry_delay, "error": message.error, "worker": self.worker_id,
-            })
+        run_idempotent(self.jobs_pool, queries.RETRY, {
+            "id": message.message_id, "queue": delayed_queue,
+            "delay": message.retry_delay, "error": message.error, "worker": self.worker_id,
+        })
 
     def reject(self, message: JobMessage) -> None:
         error = message.error
         if error is None and message.actor_name not in self.actors:
             error = f"ActorNotFound: no actor named {message.actor_name!r} on this worker"
-        with self.jobs_pool.connection() as conn:
-            conn.execute(queries.REJECT, {
-                "id": message.message_id, "error": error or "rejected", "worker": self.worker_id,
-            })
+        run_idempotent(self.jobs_pool, queries.REJECT, {
+            "id": message.message_id, "error": error or "rejected", "worker": self.worker_id,
+        })
 
     def reject_malformed(self, message_id: uuid.UUID, exc: Exception) -> None:
         logger.error("event=dead message_id=%s error=%r reason=malformed_message", message_id, exc)
-        with self.jobs_pool.connection() as conn:
-            conn.execute(queries.REJECT, {
-                "id": message_id, "worker": self.worker_id,
-                "error": f"malformed message, not a dramatiq message: {exc}",
-            })
+        run_idempotent(self.jobs_pool, queries.REJECT, {
+            "id": message_id, "worker": self.worker_id, "error": f"malformed message: {exc}",
+        })
 
     def requeue_ids(self, ids: Iterable[str | uuid.UUID]) -> None:
-        with self.jobs_pool.connection() as conn:
-            conn.execute(queries.REQUEUE, {"ids": list(ids), "worker": self.worker_id})
+        run_idempotent(self.jobs_pool, queries.REQUEUE,
+                       {"ids": list(ids), "worker": self.worker_id})

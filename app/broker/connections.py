@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from dramatiq.errors import ConnectionError as DramatiqConnectionError
 from psycopg.rows import tuple_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +42,25 @@ def make_pool(url: str, *, max_size: int, name: str) -> ConnectionPool:
         open=False,
         name=name,
     )
+
+
+def run_idempotent(pool: ConnectionPool, query: str, params: dict[str, Any]) -> None:
+    """Run a statement that is safe to repeat; once more if its pooled connection was dead.
+
+    The pool checks nothing on checkout, so after a server restart or
+    ``pg_terminate_backend`` each idle pooled connection fails once, and an ack failing
+    that way makes dramatiq sleep 5 s before trying again. Every outcome statement is
+    conditional on the row still being held by this worker, so repeating it is harmless.
+    A pool timeout (the server really is down) is not repeated.
+    """
+    try:
+        with pool.connection() as conn:
+            conn.execute(query, params)
+    except PoolTimeout:
+        raise
+    except DISCONNECTS:
+        with pool.connection() as conn:
+            conn.execute(query, params)
 
 
 def as_dramatiq_errors(fn: Callable[P, R]) -> Callable[P, R]:

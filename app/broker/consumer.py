@@ -7,6 +7,7 @@ moves due ones from ``<queue>.DQ`` into the queue with one indexed statement.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -16,19 +17,19 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from dramatiq import Message
 from dramatiq.broker import Consumer
 from dramatiq.common import dq_name
 from psycopg import sql
 
-from app.broker import queries
+from app.broker import limits, queries
 from app.broker.connections import as_dramatiq_errors, connect
-from app.broker.message import JobMessage
+from app.broker.message import JobMessage, parse_message
 
 if TYPE_CHECKING:
     from app.broker.broker import PostgresJobsBroker
 
 logger = logging.getLogger(__name__)
+_claim_sequence = itertools.count()
 
 
 class PostgresJobsConsumer(Consumer):
@@ -48,6 +49,11 @@ class PostgresJobsConsumer(Consumer):
         self.outstanding = 0
         self.capacity = threading.Condition()
         self.next_due = 0.0  # when the next delayed row may be due (monotonic seconds)
+        # A rate- or concurrency-limited queue claims only what its threads (dramatiq's
+        # prefetch / 2) can start now: a claimed job holds its key's concurrency slot and
+        # counts in its rate window even while it waits here.
+        self.limits = broker.queue_limits.get(queue_name)
+        self.threads = max(1, prefetch // 2)
         self._claim_conn: psycopg.Connection | None = None
         self._listen_conn: psycopg.Connection | None = None
 
@@ -58,6 +64,10 @@ class PostgresJobsConsumer(Consumer):
         if self.buffer:
             return self._hand_out()
         with self.capacity:
+            if self.broker.stopping.is_set():
+                # Shutting down: claim nothing new; what is claimed but unstarted goes back.
+                self.capacity.wait(self.timeout)
+                return None
             free = self.prefetch - self.outstanding
             if free < self.low_water:
                 # Most prefetched messages are still being worked on: wait for acks.
@@ -81,23 +91,47 @@ class PostgresJobsConsumer(Consumer):
         return self._claim_conn
 
     def _claim(self, limit: int) -> None:
-        rows = self._conn().execute(
-            queries.CLAIM,
-            {"queue": self.queue_name, "limit": limit, "worker": self.broker.worker_id},
-        ).fetchall()
+        rows: list[tuple[Any, ...]]
+        if self.limits is not None:
+            rows = self._claim_limited(limit)
+        else:
+            rows = self._conn().execute(
+                queries.CLAIM,
+                {"queue": self.queue_name, "limit": limit, "worker": self.broker.worker_id},
+            ).fetchall()
         # RETURNING has no order: restore the claim order (priority, then eta).
         rows.sort(key=lambda r: (-r[5], r[6]))
-        for message_id, body, tenant_id, attempts, max_attempts, _, _ in rows:
+        malformed = []
+        for message_id, body, tenant_id, attempts, max_attempts, priority, eta, *_ in rows:
             try:
-                message = Message(**body)
-            except Exception as exc:  # malformed row: dead-letter it, never block the queue
-                self.broker.reject_malformed(message_id, exc)
+                message = parse_message(body, message_id, self.queue_name)
+            except ValueError as exc:  # malformed row: dead-letter it, never block the queue
+                malformed.append((message_id, exc))
                 continue
-            self.buffer.append(
-                JobMessage(
-                    message, tenant_id=tenant_id, attempt=attempts, max_attempts=max_attempts
-                )
+            job = JobMessage(
+                message, tenant_id=tenant_id, attempt=attempts, max_attempts=max_attempts
             )
+            # dramatiq's worker threads take prefetched messages from a heap: keep the claim
+            # order there too (priority, then eta, then claim sequence).
+            job.order = (-priority, eta, next(_claim_sequence))
+            self.buffer.append(job)
+        # Only once the good rows are buffered: if this fails, they are still handed back.
+        for bad_id, reason in malformed:
+            self.broker.reject_malformed(bad_id, reason)
+
+    def _claim_limited(self, limit: int) -> list[tuple[Any, ...]]:
+        assert self.limits is not None
+        if self.limits.capped:
+            limit = min(limit, self.threads - self.outstanding)
+            if limit <= 0:
+                return []  # every thread is busy: a finishing job's NOTIFY wakes us
+        rows, wait = limits.claim(
+            self._conn(), self.queue_name, limit, self.broker.worker_id, self.limits
+        )
+        if wait is not None:
+            # Over the rate: sleep until the next slot opens (the promotion timer wakes us).
+            self.next_due = min(self.next_due, time.monotonic() + max(0.0, wait) + 0.001)
+        return rows
 
     def _promote_due(self) -> None:
         if time.monotonic() < self.next_due:

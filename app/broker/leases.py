@@ -12,7 +12,8 @@ import logging
 import os
 import socket
 import threading
-from typing import Any
+import uuid
+from typing import Any, NamedTuple
 
 from dramatiq import Middleware
 
@@ -20,6 +21,19 @@ from app.broker import queries
 from app.broker.broker import PostgresJobsBroker
 
 logger = logging.getLogger(__name__)
+
+
+class Rescued(NamedTuple):
+    """A job taken back from a worker that stopped heartbeating (state: queued or rejected)."""
+
+    message_id: uuid.UUID
+    queue_name: str
+    state: str
+    actor_name: str | None
+    tenant_id: uuid.UUID | None
+    attempts: int
+    lost_worker: uuid.UUID
+    running_seconds: float | None
 
 
 class WorkerLeases(Middleware):
@@ -31,6 +45,7 @@ class WorkerLeases(Middleware):
 
     def before_worker_boot(self, broker: PostgresJobsBroker, worker: Any) -> None:
         self._stop.clear()
+        broker.stopping.clear()
         with broker.jobs_pool.connection() as conn:
             conn.execute(queries.REGISTER_WORKER, {
                 "worker": broker.worker_id, "hostname": socket.gethostname(),
@@ -60,13 +75,19 @@ class WorkerLeases(Middleware):
                     "pid": os.getpid(), "queues": sorted(broker.get_declared_queues()),
                 })
             rescued = conn.execute(queries.RESCUE, {"lease": self.lease_seconds}).fetchall()
-        for message_id, queue, state, actor, tenant, attempts, _ in rescued:
-            event = "dead" if state == "rejected" else "rescued"
-            logger.warning(
-                "event=%s message_id=%s actor=%s queue=%s tenant=%s attempt=%s reason=worker_lost",
-                event, message_id, actor, queue, tenant, attempts,
-            )
+        if rescued:
+            # Lifecycle events (logs, metrics) belong to the job layer: any middleware with an
+            # ``after_rescue`` hook hears of them (dramatiq's emit_after would fail on the rest).
+            jobs = [Rescued(*row[:8]) for row in rescued]
+            for middleware in broker.middleware:
+                hook = getattr(middleware, "after_rescue", None)
+                if hook is not None:
+                    hook(broker, jobs)
         broker.completions.drain()
+
+    def before_worker_shutdown(self, broker: PostgresJobsBroker, worker: Any) -> None:
+        """Stop claiming at once; dramatiq keeps consumers running until in-flight jobs end."""
+        broker.stopping.set()
 
     def after_worker_shutdown(self, broker: PostgresJobsBroker, worker: Any) -> None:
         self._stop.set()

@@ -35,3 +35,49 @@ class JobMessage(MessageProxy):
         self.error: str | None = None
         self.result: Any = None
         self.released = False
+        #: Sort key in the worker's work queue, set at claim (dramatiq's proxy says "any").
+        self.order: tuple[Any, ...] = ()
+
+    def __lt__(self, other: object) -> bool:
+        return isinstance(other, JobMessage) and self.order < other.order
+
+
+#: JSON's names for what a bad row may hold, for error messages a human can act on.
+_JSON_TYPES = {type(None): "null", str: "string", int: "number", float: "number",
+               bool: "boolean", list: "array", dict: "object"}
+
+_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("actor_name", str), ("args", (list, tuple)), ("kwargs", dict), ("options", dict),
+)
+
+
+def parse_message(body: Any, message_id: object, queue_name: str) -> Message:
+    """The dramatiq message of a claimed row, or a ValueError that says why it cannot run.
+
+    A row written behind the broker's back can hold anything. Besides JSON that is not a
+    message, one naming another job's id would be acked under that id (its own row staying
+    claimed for good), one naming another queue makes dramatiq's worker thread die looking
+    that queue up, and ``options`` that are not an object break every middleware; a stock
+    ``eta`` option would be re-enqueued under the same id (a no-op) and acked unrun. So each
+    is refused here, at claim, and dead-lettered with this message.
+    """
+    if not isinstance(body, dict):
+        raise ValueError(f"a JSON {_JSON_TYPES.get(type(body), type(body).__name__)}, "
+                         "not a message object")
+    try:
+        message: Message = Message(**body)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    for field, kinds in _FIELD_TYPES:
+        value = getattr(message, field)
+        if not isinstance(value, kinds):
+            raise ValueError(f"its {field} is a JSON "
+                             f"{_JSON_TYPES.get(type(value), type(value).__name__)}")
+    if str(message.message_id) != str(message_id):
+        raise ValueError(f"its message_id {message.message_id!r} is not the row's")
+    if message.queue_name != queue_name:
+        raise ValueError(f"its queue_name {message.queue_name!r} is not the row's "
+                         f"queue {queue_name!r}")
+    if "eta" in message.options:
+        raise ValueError("it has an 'eta' option: delays are the row's eta column here")
+    return message

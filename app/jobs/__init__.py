@@ -4,6 +4,8 @@ from app.jobs.actor import job
 from app.jobs.context import current_job, current_session, current_tenant
 from app.jobs.enqueue import EnqueueResult, enqueue, enqueue_many
 from app.jobs.errors import EnqueueRefused
+from app.jobs.progress import report_progress
+from app.jobs.results import get_job, get_result, wait_for_results
 
 __all__ = [
     "EnqueueRefused",
@@ -13,5 +15,9 @@ __all__ = [
     "current_tenant",
     "enqueue",
     "enqueue_many",
+    "get_job",
+    "get_result",
     "job",
+    "report_progress",
+    "wait_for_results",
 ]

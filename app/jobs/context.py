@@ -7,6 +7,7 @@ that never touch the database pay nothing for it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -29,8 +30,14 @@ class JobContext:
     def session(self) -> Session:
         if self._session is None:
             session = Session(self.engine, expire_on_commit=False)
-            session.begin()
-            bind_tenant(session, self.tenant_id)
+            try:
+                session.begin()
+                bind_tenant(session, self.tenant_id)
+            except Exception:
+                # E.g. the database went away: give the connection back now, not at GC.
+                with contextlib.suppress(Exception):
+                    session.close()
+                raise
             self._session = session
         return self._session
 

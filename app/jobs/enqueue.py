@@ -66,19 +66,23 @@ def enqueue(
     eta: datetime | None = None,
     priority: int | None = None,
     unique_key: str | None = None,
+    limit_key: str | None = None,
     **kwargs: Any,
 ) -> EnqueueResult:
     """Enqueue ``actor(*args, **kwargs)`` in ``target``'s transaction.
 
     ``delay`` is in seconds; ``eta`` an aware datetime. With ``unique_key``, a job already
     holding the key (queued, delayed, running, or finished within its window) is returned
-    instead and nothing is enqueued.
+    instead and nothing is enqueued. ``limit_key`` overrides the key the queue's rate and
+    concurrency limits count this job under (by default its tenant).
     """
     options: dict[str, Any] = {}
     if priority is not None:
         options["priority"] = priority
     if unique_key is not None:
         options["unique_key"] = unique_key
+    if limit_key is not None:
+        options["limit_key"] = limit_key
     return _enqueue(target, actor, [(args, kwargs)], _delay_ms(delay, eta), options)[0]
 
 
@@ -89,9 +93,12 @@ def enqueue_many(
     *,
     delay: float | None = None,
     priority: int | None = None,
+    limit_key: str | None = None,
 ) -> list[EnqueueResult]:
     """Enqueue one job per ``(args, kwargs)`` item in one statement."""
-    options = {} if priority is None else {"priority": priority}
+    options: dict[str, Any] = {} if priority is None else {"priority": priority}
+    if limit_key is not None:
+        options["limit_key"] = limit_key
     return _enqueue(target, actor, list(items), _delay_ms(delay, None), options)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.broker.limits import Limits
+
 
 @dataclass(frozen=True)
 class QueuePolicy:
@@ -20,6 +22,8 @@ class QueuePolicy:
     completed_max_count: int = 1000
     failed_max_age: float = 7 * 24 * 3600
     failed_max_count: int | None = None
+    #: Rate, concurrency and fairness for the queue's claims (app/jobs/limits.py).
+    limits: Limits | None = None
 
 
 QUEUES: dict[str, QueuePolicy] = {
@@ -32,8 +36,10 @@ QUEUES: dict[str, QueuePolicy] = {
     # 001: scheduled messages and reminders, 3 from 1 s, keep 100 completed / 500 failed.
     "messages": QueuePolicy(max_attempts=3, completed_max_count=100, failed_max_count=500),
     "reminders": QueuePolicy(max_attempts=3, completed_max_count=100, failed_max_count=500),
-    # 003: AI responses, 3 from 2 s.
-    "ai": QueuePolicy(max_attempts=3, min_backoff=2_000),
+    # 003: AI responses, 3 from 2 s; 10 starts/s and 5 running per workspace (tenant).
+    "ai": QueuePolicy(
+        max_attempts=3, min_backoff=2_000, limits=Limits(rate=(10, 1.0), concurrency=5)
+    ),
 }
 
 DEFAULT_POLICY = QueuePolicy()

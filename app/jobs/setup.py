@@ -21,7 +21,10 @@ from dramatiq.middleware import (
 from app.broker import PostgresJobsBroker
 from app.broker.leases import WorkerLeases
 from app.config import get_settings
+from app.jobs.maintenance import Maintenance
 from app.jobs.middleware.defaults import JobDefaults
+from app.jobs.middleware.events import JobEvents
+from app.jobs.middleware.limits import JobLimits
 from app.jobs.middleware.retries import JobRetries
 from app.jobs.middleware.tenant import TenantContext
 
@@ -37,7 +40,15 @@ def default_middleware() -> list[Middleware]:
         WorkerLeases(
             lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds
         ),
+        # Before retries and tenant: its after-hooks run after theirs and log the outcome.
+        JobEvents(
+            metrics_port=settings.metrics_port, happy_path_level=settings.events_log_level
+        ),
+        Maintenance(
+            interval=settings.maintenance_seconds, batch=settings.retention_batch
+        ),
         JobDefaults(),
+        JobLimits(),
         JobRetries(),
         TenantContext(pool_size=settings.worker_pool_size),
     ]

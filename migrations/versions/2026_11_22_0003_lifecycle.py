@@ -1,11 +1,17 @@
-"""Lifecycle: retention, progress, results, events (issue 4)
+"""Lifecycle: where each worker serves its metrics; retention's index (issue 4)
 
-Placeholder kept so the revision chain is linear; filled in by its issue.
+Workers record the port their Prometheus endpoint listens on, so a scraper (or an operator)
+finds every process's metrics from ``dramatiq.workers`` even when ports were picked freely.
+Retention deletes finished rows in ``mtime`` order per queue and state: the foundation's
+``queue_finished_idx (queue_name, state, mtime)`` already serves it, so no index is added.
+Progress, results and the events channel use columns the foundation created.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22
 """
+
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -14,8 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.execute("ALTER TABLE dramatiq.workers ADD COLUMN metrics_port integer")
 
 
 def downgrade() -> None:
-    pass
+    op.execute("ALTER TABLE dramatiq.workers DROP COLUMN metrics_port")

@@ -6,7 +6,6 @@ queue's delayed side with a new eta, keeping its id, attempt count and last erro
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
 
 from dramatiq import Middleware
@@ -15,8 +14,6 @@ from dramatiq.errors import Retry
 from app.broker.message import JobMessage
 from app.jobs.errors import TenantUnavailable
 from app.jobs.policies import backoff_seconds, max_attempts_for, policy_for
-
-logger = logging.getLogger(__name__)
 
 
 def describe(exc: BaseException) -> str:
@@ -48,12 +45,9 @@ class JobRetries(Middleware):
             retry = bool(retry_when(message.attempt - 1, exc))
         else:
             retry = message.attempt < max_attempts
-        fields = (message.message_id, message.actor_name, message.queue_name,
-                  message.tenant_id, message.attempt)
+        # The events middleware logs the outcome (failed, then retrying or dead) once.
         if not retry:
             message.fail()
-            logger.error("event=dead message_id=%s actor=%s queue=%s tenant=%s attempt=%s "
-                         "error=%r", *fields, message.error)
             return
         if isinstance(exc, Retry) and exc.delay is not None:
             delay = exc.delay / 1000
@@ -64,5 +58,3 @@ class JobRetries(Middleware):
                 options.get("max_backoff", policy.max_backoff),
             )
         message.retry_delay = delay
-        logger.warning("event=retrying message_id=%s actor=%s queue=%s tenant=%s attempt=%s "
-                       "delay=%.3f error=%r", *fields, delay, message.error)

@@ -8,6 +8,8 @@ completion commit together or not at all; on failure everything rolls back.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import threading
 import time
@@ -17,13 +19,13 @@ from typing import Any
 from dramatiq import Middleware
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from app.broker import queries
 from app.broker.message import JobMessage
 from app.db.engine import engine_for
 from app.jobs.context import JobContext, _current
 from app.jobs.errors import TenantUnavailable
-from app.jobs.middleware.retries import describe
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +51,7 @@ class TenantContext(Middleware):
         if tenant is not None and not message.error:
             message.error = self._check_tenant(engine, tenant)
         if message.error:
-            message.fail()
-            logger.error("event=dead message_id=%s actor=%s queue=%s tenant=%s error=%r",
-                         message.message_id, message.actor_name, message.queue_name, tenant,
-                         message.error)
+            message.fail()  # the events middleware logs it as dead, with this error
             return
         message.context_token = _current.set(JobContext(message, tenant, engine))
 
@@ -82,6 +81,15 @@ class TenantContext(Middleware):
         _current.reset(token)
         message.context_token = None
         if not ctx.has_session:
+            if result is not None and exception is None:
+                try:
+                    json.dumps(result)
+                except (TypeError, ValueError) as exc:
+                    # Caught here, not at the group commit, where it would fail the whole
+                    # batch of completions again and again.
+                    message.commit_error = ValueError(  # type: ignore[attr-defined]
+                        f"result is not JSON: {exc}")
+                    return
             message.result = result
             return
         session = ctx.session
@@ -100,15 +108,30 @@ class TenantContext(Middleware):
                 # this attempt's work must not commit.
                 session.rollback()
                 message.completed = True
+                message.lease_lost = True  # type: ignore[attr-defined]
                 logger.warning("event=lease_lost message_id=%s actor=%s tenant=%s",
                                message.message_id, message.actor_name, message.tenant_id)
                 return
             session.commit()
             message.completed = True
         except Exception as exc:
-            session.rollback()
-            message.commit_error = exc
-            logger.warning("event=commit_failed message_id=%s error=%r",
-                           message.message_id, describe(exc))
+            # Recorded before anything else can fail: when the connection is lost the
+            # rollback fails too, and a job whose transaction did not commit must never be
+            # acked as done (the group completer would mark it done without its work).
+            message.commit_error = exc  # type: ignore[attr-defined]  # retries decides
         finally:
-            session.close()
+            _discard(session)
+
+
+def _discard(session: Session) -> None:
+    """Close the job's session, rolling back what did not commit; never raises.
+
+    On a lost connection the rollback cannot run (the server rolled back already), so the
+    connection is invalidated instead of being returned to the pool.
+    """
+    try:
+        session.close()
+    except Exception as exc:
+        logger.warning("event=session_close_failed error=%r", exc)
+        with contextlib.suppress(Exception):
+            session.invalidate()

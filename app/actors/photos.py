@@ -1,0 +1,15 @@
+"""``photos.request`` (fired weekly per tenant): record photo requests for stale locations."""
+
+from __future__ import annotations
+
+from app.jobs import current_session, current_tenant, job
+from app.services.photos import request_photos
+from app.services.recurring import SLOT_UNIQUE_WINDOW, parse_slot
+
+
+@job(actor_name="photos.request", queue_name="scheduled", unique_window=SLOT_UNIQUE_WINDOW,
+     throws=(ValueError,))
+def request(slot: str, stale_days: int = 7) -> dict[str, int]:
+    tenant = current_tenant()
+    assert tenant is not None
+    return {"requested": request_photos(current_session(), tenant, parse_slot(slot), stale_days)}

@@ -1,0 +1,141 @@
+"""Claim-side limits: per-key and per-queue rate and concurrency caps, round-robin keys.
+
+A limited queue's jobs carry a ``limit_key`` (by default their tenant) and are claimed by
+``dramatiq.claim_limited`` (migration 0005), which serialises the claims of one queue on
+a transaction-scoped advisory lock, so counts are exact across every worker process:
+
+* concurrency = rows of the key in state ``consumed``, derived from the rows themselves, so
+  a slot is freed by completion, failure, retry and rescue alike, with no bookkeeping;
+* rate = a sliding log of claim times per key (``dramatiq.rate_windows``): never more than
+  ``count`` claims in any ``seconds``-long window, bursts up to ``count`` allowed;
+* keys are served round-robin from a cursor (optionally weighted by
+  ``dramatiq.limit_weights``), so a key with 100,000 waiting jobs delays another key's jobs
+  by one claim, not by its backlog.
+
+Over-limit jobs stay ``queued`` in the table in their order. When nothing can be claimed the
+function says when the next rate slot opens and the consumer sleeps until then; a freed
+concurrency slot wakes consumers through a NOTIFY sent by a trigger on the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+#: One claim on a limited queue. Rows with a NULL message_id carry only ``wait_seconds``.
+CLAIM_LIMITED = """
+SELECT message_id, message, tenant_id, attempts, max_attempts, priority, eta, wait_seconds
+FROM dramatiq.claim_limited(
+    %(queue)s, %(limit)s, %(worker)s,
+    %(key_rate)s, %(key_rate_seconds)s, %(key_concurrency)s,
+    %(queue_rate)s, %(queue_rate_seconds)s, %(queue_concurrency)s, %(fair)s)
+"""
+
+# Jobs enqueued before their queue had limits (or by a process that did not know them) get
+# the default key, their tenant, so the keyed claim sees them.
+BACKFILL_KEYS = """
+UPDATE dramatiq.queue SET limit_key = coalesce(tenant_id::text, %(system)s)
+WHERE queue_name = ANY(%(queues)s::text[]) AND "state" = 'queued' AND limit_key IS NULL
+"""
+
+#: The key of jobs without a tenant, when the key is their tenant.
+SYSTEM_KEY = "system"
+
+Rate = tuple[int, float]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of one queue. ``rate`` and ``concurrency`` apply per key; ``queue_*`` to
+    the whole queue across all workers; ``fair`` serves keys round-robin without limits."""
+
+    rate: Rate | None = None
+    concurrency: int | None = None
+    queue_rate: Rate | None = None
+    queue_concurrency: int | None = None
+    fair: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("rate", "queue_rate"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if (
+                not isinstance(value, tuple) or len(value) != 2
+                or not _positive_int(value[0]) or not _positive_number(value[1])
+            ):
+                raise ValueError(
+                    f"{name} must be (jobs, seconds) with jobs a positive int and seconds a "
+                    f"positive number, got {value!r}"
+                )
+        for name in ("concurrency", "queue_concurrency"):
+            value = getattr(self, name)
+            if value is not None and not _positive_int(value):
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(self.fair, bool):
+            raise ValueError(f"fair must be True or False, got {self.fair!r}")
+
+    @property
+    def active(self) -> bool:
+        return self != Limits()
+
+    @property
+    def capped(self) -> bool:
+        """Whether anything is counted against a limit (fairness alone counts nothing)."""
+        return any(
+            v is not None
+            for v in (self.rate, self.concurrency, self.queue_rate, self.queue_concurrency)
+        )
+
+    @property
+    def keyed(self) -> bool:
+        """Whether claims walk the keys (per-key limits imply round-robin across keys)."""
+        return self.fair or self.rate is not None or self.concurrency is not None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "key_rate": self.rate[0] if self.rate else None,
+            "key_rate_seconds": float(self.rate[1]) if self.rate else None,
+            "key_concurrency": self.concurrency,
+            "queue_rate": self.queue_rate[0] if self.queue_rate else None,
+            "queue_rate_seconds": float(self.queue_rate[1]) if self.queue_rate else None,
+            "queue_concurrency": self.queue_concurrency,
+            "fair": self.fair,
+        }
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _positive_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+Row = tuple[Any, ...]
+
+
+def claim(
+    conn: psycopg.Connection, queue: str, limit: int, worker: uuid.UUID, limits: Limits
+) -> tuple[list[Row], float | None]:
+    """Claim up to ``limit`` jobs within ``limits``; also seconds until a slot opens, if known."""
+    rows = conn.execute(
+        CLAIM_LIMITED, {"queue": queue, "limit": limit, "worker": worker, **limits.params()}
+    ).fetchall()
+    claimed: list[Row] = []
+    wait: float | None = None
+    for row in rows:
+        if row[0] is None:
+            wait = row[7]
+        else:
+            claimed.append(row[:7])
+    return claimed, wait
+
+
+def backfill_keys(conn: psycopg.Connection, queues: list[str]) -> int:
+    """Give waiting jobs of limited ``queues`` (and their delayed side) their default key."""
+    names = [q for queue in queues for q in (queue, f"{queue}.DQ")]
+    return conn.execute(BACKFILL_KEYS, {"queues": names, "system": SYSTEM_KEY}).rowcount

@@ -1,0 +1,120 @@
+"""Lifecycle events: one structured log line and one metric per event, and the LISTEN channel.
+
+Every event of a job goes through :func:`record`, so its log line and its counter can never
+disagree, and a log line always carries the same fields (job id, actor, queue, tenant,
+attempt, duration, error). The events middleware, the rescuer and progress reports call it.
+
+Application code can subscribe with :func:`listen`: the broker's statements notify
+``pgjobs.events`` in the transaction that changes the job, with ids only (LISTEN is not under
+Row-Level Security), and the subscriber reads the row through RLS if it needs more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from app.broker.queries import EVENTS_CHANNEL
+from app.jobs import metrics, queries
+
+logger = logging.getLogger("pgjobs.events")
+
+#: Every lifecycle event, in the order a job may go through them.
+EVENTS = (
+    "enqueued", "active", "progress", "completed", "failed", "retrying", "dead", "stalled",
+    "rescued", "cancelled",
+)
+
+#: Every job goes through these: logged at DEBUG unless JOBS_EVENTS_LOG_LEVEL says otherwise
+#: (two INFO lines per job cost more CPU than running a no-op job; see the README figures).
+HAPPY_PATH = ("enqueued", "active", "progress", "completed")
+
+#: What needs a look is WARNING; a dead letter is an ERROR.
+LEVELS = {
+    "enqueued": logging.DEBUG, "active": logging.DEBUG, "progress": logging.DEBUG,
+    "completed": logging.DEBUG, "failed": logging.WARNING, "retrying": logging.WARNING,
+    "dead": logging.ERROR, "stalled": logging.WARNING, "rescued": logging.WARNING,
+    "cancelled": logging.INFO,
+}
+
+
+def set_happy_path_level(level: str | int) -> None:
+    """Log enqueued/active/progress/completed at ``level`` (e.g. "INFO") in this process."""
+    value = logging.getLevelName(level) if isinstance(level, str) else level
+    if not isinstance(value, int):
+        raise ValueError(f"unknown log level {level!r} (JOBS_EVENTS_LOG_LEVEL)")
+    for event in HAPPY_PATH:
+        LEVELS[event] = value
+
+
+def record(
+    event: str,
+    *,
+    message_id: Any,
+    actor: str | None,
+    queue: str,
+    tenant: Any = None,
+    attempt: int | None = None,
+    duration: float | None = None,
+    error: str | None = None,
+    **extra: Any,
+) -> None:
+    """Count ``event`` and log it as one ``key=value`` line (``error`` last, quoted)."""
+    queue = queue.removesuffix(".DQ")
+    metrics.count(event, queue, actor)
+    level = LEVELS[event]
+    if not logger.isEnabledFor(level):
+        return
+    parts = [f"event={event} message_id={message_id} actor={actor} queue={queue} "
+             f"tenant={tenant}"]
+    if attempt is not None:
+        parts.append(f"attempt={attempt}")
+    if duration is not None:
+        parts.append(f"duration={duration:.6f}")
+    parts.extend(f"{key}={value}" for key, value in extra.items())
+    if error is not None:
+        parts.append(f"error={error!r}")
+    logger.log(level, " ".join(parts))
+
+
+def publish(conn: psycopg.Connection, event: str, jobs: Iterable[tuple[Any, str]]) -> None:
+    """Notify ``pgjobs.events`` of ``event`` for ``(message_id, queue)`` pairs, on ``conn``.
+
+    For code that changes job rows outside the broker (an operator's cancel): it joins the
+    caller's transaction, so subscribers hear of it at commit, like the broker's own events.
+    """
+    pairs = list(jobs)
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
+    if pairs:
+        conn.execute(queries.PUBLISH, {
+            "event": event, "ids": [str(m) for m, _ in pairs], "queues": [q for _, q in pairs],
+        })
+
+
+@dataclass(frozen=True)
+class Event:
+    """One notification from ``pgjobs.events``: what happened to which job, nothing else."""
+
+    event: str
+    message_id: str
+    queue: str
+
+
+def listen(url: str, *, timeout: float | None = None) -> Iterator[Event]:
+    """Yield events as they are committed, for ``timeout`` seconds (None: for ever).
+
+    Opens its own connection (LISTEN needs one outside any transaction). Any role may
+    listen: the payloads carry ids only.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+        for notify in conn.notifies(timeout=timeout):
+            payload = json.loads(notify.payload)
+            yield Event(payload["event"], payload["message_id"], payload["queue"])

@@ -1,0 +1,7 @@
+"""Recurring jobs: ``python -m app.scheduler`` fires each slot once, per active tenant.
+
+APScheduler 3 times the slots (cron triggers, job store in PostgreSQL); one process leads
+under a PostgreSQL advisory lock while others stand by; each firing enqueues the task's
+actor for every tenant, plus the slot in a ledger, in one transaction, with a unique key per
+(task, tenant, slot). See ``service.py`` for the process, ``firing.py`` for a firing.
+"""

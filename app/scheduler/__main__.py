@@ -1,0 +1,31 @@
+"""``python -m app.scheduler``: run a scheduler process (leader or standby) until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+from app.scheduler.service import SchedulerService
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("SCHEDULER_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    service = SchedulerService()
+
+    def stop(signum: int, _frame: object) -> None:
+        logging.getLogger(__name__).info("event=stopping signal=%s", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    service.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

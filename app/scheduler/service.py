@@ -1,0 +1,170 @@
+"""The scheduler process: stand by until the leader lock is ours, then lead.
+
+The leader runs an APScheduler 3 BackgroundScheduler on the PostgreSQL job store and
+re-reads the definitions every ``sync_seconds``: new schedules are added, edited or removed
+ones dropped, so table edits apply without a restart. On taking over, a schedule whose
+stored next fire time ran ahead of the ledger (the old leader died between advancing it and
+committing the firing) is rewound, so that slot is fired as its misfire policy says.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import create_engine
+
+from app.config import get_settings
+from app.db.engine import sqlalchemy_url
+from app.scheduler import queries
+from app.scheduler.definitions import load_schedules
+from app.scheduler.executor import SlotExecutor
+from app.scheduler.health import Instance
+from app.scheduler.leader import LeaderLock
+from app.scheduler.settings import SchedulerSettings
+
+logger = logging.getLogger(__name__)
+
+FIRE_JOB = "app.scheduler.firing:fire_job"
+
+
+class SchedulerService:
+    def __init__(self, settings: SchedulerSettings | None = None) -> None:
+        self.settings = settings or SchedulerSettings.from_env()
+        self.stopping = threading.Event()
+        app_settings = get_settings()
+        self._owner_url = app_settings.database_url
+        self._worker_url = app_settings.worker_database_url
+        self._conns: dict[str, psycopg.Connection[Any]] = {}
+        self._instance: Instance | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _conn(self, url: str) -> psycopg.Connection[Any]:
+        conn = self._conns.get(url)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conns[url] = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        return conn
+
+    def _close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    def _beat(self, role: str, **kwargs: Any) -> None:
+        try:
+            if self._instance is None:
+                self._instance = Instance(self._conn(self._owner_url))
+            self._instance.heartbeat(role, **kwargs)
+        except psycopg.Error as exc:
+            logger.warning("event=heartbeat_failed error=%r", exc)
+            self._instance = None
+
+    # -- the process ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        import app.actors  # noqa: F401  the broker and every actor, before the first firing
+
+        lock = LeaderLock(self._owner_url, self.settings.lock_key)
+        logger.info("event=scheduler_started sync_seconds=%s lock_retry_seconds=%s",
+                    self.settings.sync_seconds, self.settings.lock_retry_seconds)
+        try:
+            self._beat("standby")
+            while not self.stopping.is_set():
+                if lock.try_acquire():
+                    self._lead(lock)
+                else:
+                    self._beat("standby")
+                    self.stopping.wait(self.settings.lock_retry_seconds)
+        finally:
+            lock.release()
+            if self._instance is not None:
+                try:
+                    self._instance.unregister()
+                except psycopg.Error:
+                    pass
+            self._close()
+            logger.info("event=scheduler_stopped")
+
+    def _lead(self, lock: LeaderLock) -> None:
+        started = time.monotonic()
+        try:
+            if self._instance is None:
+                self._instance = Instance(self._conn(self._owner_url))
+            self._instance.take_over()
+        except psycopg.Error as exc:
+            logger.warning("event=takeover_failed error=%r", exc)
+        engine = create_engine(sqlalchemy_url(self._owner_url), pool_size=2, max_overflow=2,
+                               pool_pre_ping=True)
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(
+                engine=engine, tablename="apscheduler_jobs", tableschema="scheduler")},
+            executors={"default": SlotExecutor(self.settings.fire_threads)},
+            # Coalesced: the executor hands the latest due slot to the firing, which adds
+            # missed slots from the ledger as the task's misfire policy says.
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+            timezone=UTC,
+        )
+        scheduler.start(paused=True)
+        try:
+            self._sync(scheduler, takeover=True)
+            scheduler.resume()
+            logger.info("event=leader_elected instance=%s ready_ms=%d",
+                        self._instance.id if self._instance else None,
+                        (time.monotonic() - started) * 1000)
+            while not self.stopping.wait(self.settings.sync_seconds):
+                if not lock.alive():
+                    logger.error("event=leadership_lost reason=lock_connection_dropped")
+                    break
+                self._sync(scheduler)
+        finally:
+            # Firings in flight finish (short transactions) before the lock is given up.
+            scheduler.shutdown(wait=True)
+            engine.dispose()
+            lock.release()
+            logger.info("event=leadership_released")
+
+    def _sync(self, scheduler: BackgroundScheduler, *, takeover: bool = False) -> None:
+        try:
+            schedules, errors = load_schedules(self._conn(self._worker_url))
+            for error in errors:
+                logger.error("event=schedule_invalid error=%r", error)
+            wanted = {s.job_id: s for s in schedules}
+            existing = {job.id: job for job in scheduler.get_jobs()}
+            for job_id in existing.keys() - wanted.keys():
+                scheduler.remove_job(job_id)
+                logger.info("event=schedule_removed job=%s", job_id)
+            owner = self._conn(self._owner_url)
+            owner.execute(queries.FORGET_LEDGER, {"keep": list(wanted)})
+            if takeover:
+                self._rewind(scheduler, owner)
+            for job_id in wanted.keys() - existing.keys():
+                schedule = wanted[job_id]
+                scheduler.add_job(FIRE_JOB, trigger=schedule.trigger(), args=[job_id],
+                                  id=job_id, name=schedule.task, replace_existing=True)
+                logger.info("event=schedule_added job=%s", job_id)
+            self._beat("leader", synced=True, error="; ".join(errors) or None)
+        except Exception as exc:
+            logger.exception("event=sync_failed error=%r", exc)
+            self._beat("leader", error=f"sync failed: {exc!r}"[:1000])
+
+    def _rewind(self, scheduler: BackgroundScheduler, owner: psycopg.Connection[Any]) -> None:
+        for job in scheduler.get_jobs():
+            row = owner.execute(queries.LAST_SLOT, {"job": job.id}).fetchone()
+            last: datetime | None = row[0] if row else None
+            if last is None:
+                continue
+            after = job.trigger.get_next_fire_time(last, last + timedelta(microseconds=1))
+            if after is not None and (job.next_run_time is None or after < job.next_run_time):
+                scheduler.modify_job(job.id, next_run_time=after)
+                logger.warning("event=schedule_rewound job=%s next_fire_at=%s",
+                               job.id, after.isoformat())

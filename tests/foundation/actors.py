@@ -1,0 +1,122 @@
+"""Test actors for the foundation tests (queue ``foundation``), also run by real workers.
+
+``dramatiq tests.foundation.actors`` loads them together with the application's actors:
+the broker is configured first, as ``app.actors`` does, so every actor binds to it.
+Runs are recorded on a connection of their own (committed at once, whatever the job's
+transaction does), so a test sees attempts that failed or whose worker was killed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.jobs.setup import configure
+
+broker = configure()
+
+import app.actors  # noqa: E402, F401  (the application's actors share the worker)
+from app.jobs import current_job, current_session, current_tenant, job  # noqa: E402
+
+QUEUE = "foundation"
+
+RUNS_DDL = """
+CREATE TABLE foundation_runs (
+    message_id uuid NOT NULL,
+    actor_name text NOT NULL,
+    attempt integer NOT NULL,
+    pid integer NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE foundation_marks (
+    message_id uuid NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+GRANT SELECT, INSERT ON foundation_runs, foundation_marks TO app_worker;
+"""
+
+_RECORD_RUN = (
+    "INSERT INTO foundation_runs (message_id, actor_name, attempt, pid) VALUES (%s, %s, %s, %s)"
+)
+_MARK = text("INSERT INTO foundation_marks (message_id) VALUES (:id)")
+
+
+def record_run() -> None:
+    """Note this attempt's start, committed at once on a connection of its own."""
+    ctx = current_job()
+    assert ctx is not None
+    message = ctx.message
+    url = dramatiq.get_broker().url  # type: ignore[attr-defined]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_RECORD_RUN, (message.message_id, message.actor_name, message.attempt,
+                                   os.getpid()))
+
+
+@job(actor_name="foundation.work", queue_name=QUEUE)
+def work(seconds: float = 0.0, first_attempt_only: bool = False) -> None:
+    """Take ``seconds``, then leave a mark that commits with the job's completion."""
+    record_run()
+    ctx = current_job()
+    assert ctx is not None
+    if seconds and (not first_attempt_only or ctx.message.attempt == 1):
+        time.sleep(seconds)  # the job's own work, not a wait on the test
+    current_session().execute(_MARK, {"id": uuid.UUID(ctx.message.message_id)})
+
+
+@job(actor_name="foundation.always_fails", queue_name=QUEUE, max_attempts=3, min_backoff=200)
+def always_fails(reason: str) -> None:
+    record_run()
+    raise RuntimeError(f"always fails: {reason}")
+
+
+def _refused(session: Any, statement: str, params: dict[str, Any]) -> str | None:
+    """Run ``statement`` in a savepoint; the SQLSTATE it failed with, or None."""
+    try:
+        with session.begin_nested():
+            session.execute(text(statement), params)
+    except DBAPIError as exc:
+        return getattr(exc.orig, "sqlstate", None) or str(exc.orig)
+    return None
+
+
+@job(actor_name="foundation.tenant_probe", queue_name=QUEUE)
+def tenant_probe(other_tenant: str) -> dict[str, Any]:
+    """Report what a job of one tenant can see and do to another tenant's rows."""
+    session = current_session()
+    tenant = current_tenant()
+    seen = sorted({str(t) for (t,) in session.execute(
+        text("SELECT tenant_id FROM activity_events"))})
+    webhooks_seen = sorted({str(t) for (t,) in session.execute(
+        text("SELECT tenant_id FROM webhook_events"))})
+    other = {"other": other_tenant}
+    return {
+        "tenant": str(tenant),
+        "activity_tenants": seen,
+        "webhook_tenants": webhooks_seen,
+        "other_by_id": session.execute(
+            text("SELECT count(*) FROM activity_events WHERE tenant_id = :other"), other
+        ).scalar(),
+        "insert_other": _refused(session, (
+            "INSERT INTO activity_events (tenant_id, event_type, title, source) "
+            "VALUES (:other, 'probe', 'written by another tenant', 'probe')"), other),
+        "insert_own": _refused(session, (
+            "INSERT INTO activity_events (tenant_id, event_type, title, source) "
+            "VALUES (:own, 'probe', 'written by its own tenant', 'probe')"),
+            {"own": str(tenant)}),
+        "updated_other": session.execute(
+            text("UPDATE activity_events SET title = 'hijacked' WHERE tenant_id = :other"),
+            other).rowcount,  # type: ignore[attr-defined]
+        "deleted_other": session.execute(
+            text("DELETE FROM activity_events WHERE tenant_id = :other"),
+            other).rowcount,  # type: ignore[attr-defined]
+        "moved_own_to_other": _refused(session, (
+            "UPDATE activity_events SET tenant_id = :other WHERE tenant_id = :own"),
+            {"other": other_tenant, "own": str(tenant)}),
+    }

@@ -139,7 +139,7 @@ class PostgresJobsConsumer(Consumer):
         moved, next_eta = self._conn().execute(
             queries.PROMOTE,
             {"queue": self.queue_name, "delayed": self.delayed_name, "limit": 1000},
-        ).fetchone()
+        ).fetchone() or (0, None)
         if moved >= 1000:
             self.next_due = 0.0
         elif next_eta is None:

@@ -35,6 +35,12 @@ class JobMessage(MessageProxy):
         self.error: str | None = None
         self.result: Any = None
         self.released = False
+        #: The tenant middleware's context-var token while the actor runs.
+        self.context_token: Any = None
+        #: A commit-time failure (e.g. a non-JSON result) found before the group commit.
+        self.commit_error: BaseException | None = None
+        #: Set when the row was rescued while this attempt ran: its work must not commit.
+        self.lease_lost = False
         #: Sort key in the worker's work queue, set at claim (dramatiq's proxy says "any").
         self.order: tuple[Any, ...] = ()
 

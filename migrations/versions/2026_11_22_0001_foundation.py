@@ -26,12 +26,18 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    -- Roles are shared by every database of the cluster: serialise concurrent migrations.
-    PERFORM pg_advisory_xact_lock(hashtext('pgjobs.roles'));
     FOREACH r IN ARRAY ARRAY['app_user', 'app_worker'] LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE', r);
-        ELSIF EXISTS (SELECT FROM pg_roles WHERE rolname = r AND (rolsuper OR rolbypassrls)) THEN
+            -- Roles are shared by every database of the cluster, and advisory locks are
+            -- not: a migration of another database may create the role at the same time.
+            BEGIN
+                EXECUTE format(
+                    'CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = r AND (rolsuper OR rolbypassrls)) THEN
             RAISE EXCEPTION 'role % exists with SUPERUSER or BYPASSRLS: it would bypass '
                             'Row-Level Security; fix the role before migrating', r;
         END IF;

@@ -256,6 +256,20 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON {", ".join(NEW_TENANT_TABLES)} TO app_us
 GRANT USAGE ON SCHEMA scheduler TO app_worker;
 GRANT SELECT ON scheduler.recurring, scheduler.tenant_overrides TO app_worker;
 GRANT SELECT, INSERT, UPDATE ON scheduler.fired TO app_worker;
+-- A tenant edits its own schedule (e.g. the hour of its daily digest) and sees the tasks.
+GRANT USAGE ON SCHEMA scheduler TO app_user;
+GRANT SELECT ON scheduler.recurring TO app_user;
+GRANT SELECT, INSERT, UPDATE, DELETE ON scheduler.tenant_overrides TO app_user;
+"""
+
+
+# Overrides are tenant rows: a tenant sees and edits only its own; the scheduler (as
+# app_worker) reads every tenant's to fan out; operators edit any as the owner.
+OVERRIDES_RLS = _rls("scheduler.tenant_overrides") + """
+CREATE POLICY worker_overrides ON scheduler.tenant_overrides FOR SELECT TO app_worker
+    USING (true);
+CREATE POLICY owner_overrides ON scheduler.tenant_overrides TO CURRENT_USER
+    USING (true) WITH CHECK (true);
 """
 
 
@@ -263,6 +277,7 @@ def upgrade() -> None:
     op.execute(SCHEDULER)
     op.execute(TENANT_TABLES)
     op.execute("".join(_rls(table) for table in NEW_TENANT_TABLES))
+    op.execute(OVERRIDES_RLS)
     op.execute(GRANTS)
 
 

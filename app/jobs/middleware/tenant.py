@@ -87,7 +87,7 @@ class TenantContext(Middleware):
                 except (TypeError, ValueError) as exc:
                     # Caught here, not at the group commit, where it would fail the whole
                     # batch of completions again and again.
-                    message.commit_error = ValueError(  # type: ignore[attr-defined]
+                    message.commit_error = ValueError(
                         f"result is not JSON: {exc}")
                     return
             message.result = result
@@ -98,6 +98,7 @@ class TenantContext(Middleware):
                 session.rollback()
                 return
             raw = session.connection().connection.driver_connection
+            assert raw is not None  # a checked-out pool connection always has one
             updated = raw.execute(queries.COMPLETE_MANY, {
                 "ids": [uuid.UUID(message.message_id)],
                 "results": [None if result is None else Jsonb(result)],
@@ -108,7 +109,7 @@ class TenantContext(Middleware):
                 # this attempt's work must not commit.
                 session.rollback()
                 message.completed = True
-                message.lease_lost = True  # type: ignore[attr-defined]
+                message.lease_lost = True
                 logger.warning("event=lease_lost message_id=%s actor=%s tenant=%s",
                                message.message_id, message.actor_name, message.tenant_id)
                 return
@@ -118,7 +119,7 @@ class TenantContext(Middleware):
             # Recorded before anything else can fail: when the connection is lost the
             # rollback fails too, and a job whose transaction did not commit must never be
             # acked as done (the group completer would mark it done without its work).
-            message.commit_error = exc  # type: ignore[attr-defined]  # retries decides
+            message.commit_error = exc  # the retry middleware decides
         finally:
             _discard(session)
 

@@ -17,7 +17,7 @@ class Plan:
     enqueue_each: int = 500  # one transaction per job
     enqueue_batch: int = 5_000  # in transactions of `batch_size`
     batch_size: int = 500
-    drain_jobs: int = 5_000  # no-op jobs
+    drain_jobs: int = 20_000  # no-op jobs, as the issue specifies
     drain_write_jobs: int = 2_000  # jobs that write a row
     drain_deadline_s: float = 12.0  # per repeat
     write_tenants: int = 10
@@ -38,6 +38,7 @@ class Plan:
     pgbench_seconds: float = 2.0
     pgbench_clients: tuple[int, ...] = (1, 2, 8)
     stub_jobs: int = 5_000
+    feature_jobs: int = 5_000  # per drain, with and without limits
     ready_timeout_s: float = 60.0
 
     def quick(self) -> Plan:
@@ -62,6 +63,7 @@ class Plan:
             pgbench_seconds=1.0,
             pgbench_clients=(1, 8),
             stub_jobs=1_000,
+            feature_jobs=1_000,
         )
 
     def to_json(self) -> dict[str, Any]:

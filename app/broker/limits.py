@@ -25,9 +25,13 @@ from typing import Any
 
 import psycopg
 
+from app.broker.queries import notify_event
+
 #: One claim on a limited queue. Rows with a NULL message_id carry only ``wait_seconds``.
-CLAIM_LIMITED = """
-SELECT message_id, message, tenant_id, attempts, max_attempts, priority, eta, wait_seconds
+CLAIM_LIMITED = f"""
+SELECT message_id, message, tenant_id, attempts, max_attempts, priority, eta, wait_seconds,
+       CASE WHEN message_id IS NOT NULL
+            THEN {notify_event("'active'", "message_id::text", "%(queue)s")} END
 FROM dramatiq.claim_limited(
     %(queue)s, %(limit)s, %(worker)s,
     %(key_rate)s, %(key_rate_seconds)s, %(key_concurrency)s,

@@ -10,7 +10,7 @@ subscriber hears of it exactly when it commits (ids only: event, message_id, que
 EVENTS_CHANNEL = "pgjobs.events"
 
 
-def _event(event: str, message_id: str = "message_id", queue: str = "queue_name") -> str:
+def notify_event(event: str, message_id: str = "message_id", queue: str = "queue_name") -> str:
     """SQL that notifies ``pgjobs.events`` of ``event`` (an SQL expression) for one row."""
     return (
         f"pg_notify('{EVENTS_CHANNEL}', json_build_object('event', {event}, 'message_id', "
@@ -40,7 +40,7 @@ WITH rows AS (
 SELECT message_id,
        pg_notify('dramatiq.' || queue_name || '.enqueue',
                  json_build_object('message_id', message_id)::text),
-       {_event("'enqueued'")}
+       {notify_event("'enqueued'")}
 FROM inserted
 """
 
@@ -73,7 +73,7 @@ SET "state" = 'consumed', worker_id = %(worker)s, started_at = now(), mtime = no
 FROM next
 WHERE q.message_id = next.message_id
 RETURNING q.message_id, q.message, q.tenant_id, q.attempts, q.max_attempts, q.priority, q.eta,
-          {_event("'active'", "q.message_id", "q.queue_name")}
+          {notify_event("'active'", "q.message_id", "q.queue_name")}
 """
 
 # Move due delayed rows ('<queue>.DQ') into their queue; report when the next one is due.
@@ -102,7 +102,7 @@ SET "state" = 'done', mtime = now(), "result" = coalesce(d.result, q.result),
             secs => coalesce((q.message->'options'->>'unique_window')::float8, 0)) END
 FROM unnest(%(ids)s::uuid[], %(results)s::jsonb[]) AS d(message_id, result)
 WHERE q.message_id = d.message_id AND q."state" = 'consumed' AND q.worker_id = %(worker)s
-RETURNING {_event("'completed'", "q.message_id", "q.queue_name")}
+RETURNING {notify_event("'completed'", "q.message_id", "q.queue_name")}
 """
 
 RETRY = f"""
@@ -112,14 +112,14 @@ SET "state" = 'queued', queue_name = %(queue)s, eta = now() + make_interval(secs
 WHERE message_id = %(id)s AND "state" = 'consumed' AND worker_id = %(worker)s
 RETURNING pg_notify('dramatiq.' || queue_name || '.enqueue',
                     json_build_object('message_id', message_id)::text),
-          {_event("'retrying'")}
+          {notify_event("'retrying'")}
 """
 
 REJECT = f"""
 UPDATE dramatiq.queue
 SET "state" = 'rejected', last_error = %(error)s, mtime = now(), unique_until = now()
 WHERE message_id = %(id)s AND "state" = 'consumed' AND worker_id = %(worker)s
-RETURNING {_event("'dead'")}
+RETURNING {notify_event("'dead'")}
 """
 
 # Hand claimed-but-unstarted messages back, not counting the attempt.
@@ -188,6 +188,6 @@ WITH leader AS (
 )
 SELECT message_id, queue_name, state, actor_name, tenant_id, attempts, lost_worker,
        running_seconds, pg_notify('dramatiq.' || queue_name || '.enqueue', '{{}}'),
-       {_event("CASE state WHEN 'rejected' THEN 'dead' ELSE 'rescued' END")}
+       {notify_event("CASE state WHEN 'rejected' THEN 'dead' ELSE 'rescued' END")}
 FROM rescued
 """

@@ -10,7 +10,16 @@ Scenario = Callable[[Context], None]
 
 
 def registry() -> dict[str, Scenario]:
-    from bench.scenarios import backlog, delayed, drain, enqueue, latency, orphan, reference
+    from bench.scenarios import (
+        backlog,
+        delayed,
+        drain,
+        enqueue,
+        features,
+        latency,
+        orphan,
+        reference,
+    )
 
     return {
         "enqueue": enqueue.run,
@@ -20,4 +29,5 @@ def registry() -> dict[str, Scenario]:
         "delayed": delayed.run,
         "orphan": orphan.run,
         "reference": reference.run,
+        "features": features.run,
     }

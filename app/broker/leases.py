@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from dramatiq import Middleware
 
-from app.broker import queries
+from app.broker import identity, queries
 from app.broker.broker import PostgresJobsBroker
 
 logger = logging.getLogger(__name__)
@@ -47,33 +47,38 @@ class WorkerLeases(Middleware):
         self._stop.clear()
         broker.stopping.clear()
         with broker.jobs_pool.connection() as conn:
-            conn.execute(queries.REGISTER_WORKER, {
-                "worker": broker.worker_id, "hostname": socket.gethostname(),
-                "pid": os.getpid(), "queues": sorted(broker.get_declared_queues()),
-            })
+            self._register(conn, broker)
         logger.info("event=worker_started worker_id=%s pid=%s", broker.worker_id, os.getpid())
         self._thread = threading.Thread(
             target=self._beat, args=(broker,), name="pgjobs-heartbeat", daemon=True
         )
         self._thread.start()
 
+    @staticmethod
+    def _register(conn: Any, broker: PostgresJobsBroker) -> None:
+        conn.execute(queries.REGISTER_WORKER, {
+            "worker": broker.worker_id, "hostname": socket.gethostname(),
+            "pid": os.getpid(), "queues": sorted(broker.get_declared_queues()),
+            "host_key": identity.host_key(), "process_started": identity.process_started(),
+        })
+
     def _beat(self, broker: PostgresJobsBroker) -> None:
-        while not self._stop.wait(self.heartbeat_seconds):
+        # The first tick runs at once: a restarted worker takes back what it held before.
+        while not self._stop.is_set():
             try:
                 self.tick(broker)
             except Exception:
                 logger.warning("event=heartbeat_failed worker_id=%s", broker.worker_id,
                                exc_info=True)
+            self._stop.wait(self.heartbeat_seconds)
 
     def tick(self, broker: PostgresJobsBroker) -> None:
         """One heartbeat: prove liveness, rescue others' orphans, flush held completions."""
         with broker.jobs_pool.connection() as conn:
             if conn.execute(queries.HEARTBEAT, {"worker": broker.worker_id}).rowcount == 0:
                 # We were presumed dead (e.g. a long database outage): register again.
-                conn.execute(queries.REGISTER_WORKER, {
-                    "worker": broker.worker_id, "hostname": socket.gethostname(),
-                    "pid": os.getpid(), "queues": sorted(broker.get_declared_queues()),
-                })
+                self._register(conn, broker)
+            self._forget_dead_neighbours(conn, broker)
             rescued = conn.execute(queries.RESCUE, {"lease": self.lease_seconds}).fetchall()
         if rescued:
             # Lifecycle events (logs, metrics) belong to the job layer: any middleware with an
@@ -84,6 +89,26 @@ class WorkerLeases(Middleware):
                 if hook is not None:
                     hook(broker, jobs)
         broker.completions.drain()
+
+    @staticmethod
+    def _forget_dead_neighbours(conn: Any, broker: PostgresJobsBroker) -> None:
+        """Drop the rows of workers on this host whose process has exited (e.g. SIGKILL).
+
+        Their jobs are then orphans for the RESCUE that follows, seconds before their
+        lease would run out. Only a process that has certainly exited counts.
+        """
+        key = identity.host_key()
+        if key is None:
+            return
+        rows = conn.execute(
+            queries.NEIGHBOURS, {"host_key": key, "worker": broker.worker_id}
+        ).fetchall()
+        gone = [worker for worker, pid, started in rows if identity.is_gone(pid, started)]
+        if gone:
+            conn.execute(queries.FORGET_WORKERS, {"workers": gone})
+            for worker in gone:
+                logger.warning("event=worker_gone worker_id=%s found_by=%s", worker,
+                               broker.worker_id)
 
     def before_worker_shutdown(self, broker: PostgresJobsBroker, worker: Any) -> None:
         """Stop claiming at once; dramatiq keeps consumers running until in-flight jobs end."""

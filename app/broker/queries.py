@@ -135,10 +135,19 @@ SELECT pg_notify('dramatiq.' || queue_name || '.enqueue', '{}') FROM back GROUP 
 """
 
 REGISTER_WORKER = """
-INSERT INTO dramatiq.workers (worker_id, hostname, pid, queues)
-VALUES (%(worker)s, %(hostname)s, %(pid)s, %(queues)s)
+INSERT INTO dramatiq.workers (worker_id, hostname, pid, queues, host_key, process_started)
+VALUES (%(worker)s, %(hostname)s, %(pid)s, %(queues)s, %(host_key)s, %(process_started)s)
 ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now(), queues = EXCLUDED.queues
 """
+
+# Other workers this one can see the processes of (same boot and PID namespace).
+NEIGHBOURS = """
+SELECT worker_id, pid, process_started FROM dramatiq.workers
+WHERE host_key = %(host_key)s AND worker_id <> %(worker)s
+"""
+
+# Workers found dead by a neighbour: their rows go, so RESCUE takes their jobs back now.
+FORGET_WORKERS = "DELETE FROM dramatiq.workers WHERE worker_id = ANY(%(workers)s)"
 
 HEARTBEAT = "UPDATE dramatiq.workers SET heartbeat_at = now() WHERE worker_id = %(worker)s"
 

@@ -96,9 +96,9 @@ class Ours(System):
     label = "ours"
     job_tables = ("dramatiq.queue", "activity_events")
     orphan_rescue = (
-        "rows of a worker whose heartbeat is older than the lease (JOBS_LEASE_SECONDS, 10 s) "
-        "go back to the queue, checked by every worker's heartbeat (2 s); a restarted worker "
-        "has a new id, so it too waits for the dead one's lease"
+        "a worker on the same host (survivor or restarted) sees the dead PID at its next "
+        "heartbeat (every 2 s, and at start) and takes its jobs back; from another host, "
+        "rows wait for the lease (JOBS_LEASE_SECONDS, 10 s)"
     )
 
     def unavailable(self) -> str | None:

@@ -124,3 +124,42 @@ def test_a_job_that_kills_its_worker_is_dead_lettered_after_its_attempts(
     assert logs.count(f"event=stalled message_id={job}") == 2
     assert logs.count(f"event=rescued message_id={job}") == 1
     assert logs.count(f"event=dead message_id={job}") == 1
+
+
+def test_a_worker_on_the_same_host_takes_a_killed_neighbours_job_before_its_lease(
+    probes: TestDB, tmp_path: Path
+) -> None:
+    """Survivor and restarted worker alike see the dead PID: no waiting for a 60 s lease."""
+    db = probes
+    long_lease = {"JOBS_LEASE_SECONDS": "60"}
+    start(db, tmp_path, "a", "b", **long_lease)
+    job = send(db, actors.sleepy, 60, True)
+    wait_for(lambda: runs(db, job), message="the job to start")
+    holder = row(db, job)["worker_id"]
+    os.kill(workers(db)[holder], signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(lambda: row(db, job)["state"] == "done", timeout=15,
+             message="the survivor to rescue and finish the job")
+    print(f"\nsame-host rescue by a survivor: done {time.monotonic() - killed:.2f}s after "
+          f"SIGKILL (lease 60s, heartbeat 0.5s)")
+    assert row(db, job)["last_error"] == "worker lost during attempt 1"
+
+    # Now the only worker dies holding a job, and a new one starts in its place.
+    for proc in db.procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    db.procs.clear()
+    start(db, tmp_path, "c", **long_lease)
+    again = send(db, actors.sleepy, 60, True)
+    wait_for(lambda: runs(db, again), message="the second job to start")
+    for proc in db.procs:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    db.procs.clear()
+    killed = time.monotonic()
+    start(db, tmp_path, "d", **long_lease)
+    wait_for(lambda: row(db, again)["state"] == "done", timeout=15,
+             message="the restarted worker to rescue and finish the job")
+    print(f"same-host rescue after a restart: done {time.monotonic() - killed:.2f}s after "
+          "SIGKILL (worker start-up included)")

@@ -57,6 +57,8 @@ class Settings:
     #: Log level of the happy-path lifecycle events (enqueued, active, progress, completed);
     #: DEBUG by default: at INFO they double a no-op job's CPU cost.
     events_log_level: str
+    #: Take back the jobs of dead workers on this host without waiting for their lease.
+    neighbour_rescue: bool
 
 
 def _float(name: str, default: float) -> float:
@@ -89,4 +91,5 @@ def get_settings() -> Settings:
         maintenance_seconds=_float("JOBS_MAINTENANCE_SECONDS", 5),
         retention_batch=int(_float("JOBS_RETENTION_BATCH", 500)),
         events_log_level=os.environ.get("JOBS_EVENTS_LOG_LEVEL", "DEBUG").upper(),
+        neighbour_rescue=os.environ.get("JOBS_NEIGHBOUR_RESCUE", "1") not in ("0", "false"),
     )

@@ -37,9 +37,13 @@ class Rescued(NamedTuple):
 
 
 class WorkerLeases(Middleware):
-    def __init__(self, *, lease_seconds: float = 10.0, heartbeat_seconds: float = 2.0) -> None:
+    def __init__(
+        self, *, lease_seconds: float = 10.0, heartbeat_seconds: float = 2.0,
+        neighbour_rescue: bool = True,
+    ) -> None:
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        self.neighbour_rescue = neighbour_rescue
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,7 +82,8 @@ class WorkerLeases(Middleware):
             if conn.execute(queries.HEARTBEAT, {"worker": broker.worker_id}).rowcount == 0:
                 # We were presumed dead (e.g. a long database outage): register again.
                 self._register(conn, broker)
-            self._forget_dead_neighbours(conn, broker)
+            if self.neighbour_rescue:
+                self._forget_dead_neighbours(conn, broker)
             rescued = conn.execute(queries.RESCUE, {"lease": self.lease_seconds}).fetchall()
         if rescued:
             # Lifecycle events (logs, metrics) belong to the job layer: any middleware with an

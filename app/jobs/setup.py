@@ -38,7 +38,8 @@ def default_middleware() -> list[Middleware]:
         Callbacks(),
         Pipelines(),
         WorkerLeases(
-            lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds
+            lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
+            neighbour_rescue=settings.neighbour_rescue,
         ),
         # Before retries and tenant: its after-hooks run after theirs and log the outcome.
         JobEvents(

@@ -67,7 +67,8 @@ def runs(db: TestDB, message_id: str) -> list[tuple[int, int]]:
 
 def test_sigkilled_worker_job_is_rescued_within_the_lease(probes: TestDB, tmp_path: Path) -> None:
     db = probes
-    start(db, tmp_path, "a", "b")
+    # The lease path, as for a worker on another host: no looking at the dead PID.
+    start(db, tmp_path, "a", "b", JOBS_NEIGHBOUR_RESCUE="0")
     job = send(db, actors.sleepy, 60, True)  # long on its first attempt only
     wait_for(lambda: runs(db, job), message="the job to start")
     holder = row(db, job)["worker_id"]
@@ -83,7 +84,7 @@ def test_sigkilled_worker_job_is_rescued_within_the_lease(probes: TestDB, tmp_pa
     print(f"\nrescue: back in its queue {rescued_after:.2f}s after SIGKILL, completed "
           f"{done_after:.2f}s after (lease {LEASE:g}s, heartbeat {BEAT:g}s)")
 
-    assert rescued_after <= LEASE + 2 * BEAT + 1.0
+    assert LEASE - BEAT <= rescued_after <= LEASE + 2 * BEAT + 1.0
     final = row(db, job)
     assert final["attempts"] == 2 and final["last_error"] == "worker lost during attempt 1"
     (first_pid, second_pid) = [pid for _, pid in runs(db, job)]

@@ -59,7 +59,10 @@ def test_a_killed_workers_job_holds_its_slot_until_rescued_then_frees_it(
         enqueue_many(conn, actors.kill_probe, [(("shop-1", 0.0, True), {})])
     wait_for(lambda: db.scalar("SELECT count(*) FROM limit_probe"), timeout=30,
              message="the hanging job to start")
-    db.start_worker("tests.limits.actors", threads=2, queues=["lim_kill"], **FAST_LEASES)
+    # The survivor must wait for the lease, as it would for a worker on another host (on
+    # this host it would see the dead PID and rescue at once).
+    db.start_worker("tests.limits.actors", threads=2, queues=["lim_kill"], **FAST_LEASES,
+                    JOBS_NEIGHBOUR_RESCUE="0")
     wait_for(lambda: db.scalar("SELECT count(*) FROM dramatiq.workers") == 2, timeout=30,
              message="the second worker to register")
     with psycopg.connect(db.worker_url) as conn:

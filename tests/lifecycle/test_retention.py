@@ -37,7 +37,8 @@ def finished(db: TestDB) -> dict[str, int]:
 def test_retention_keeps_the_table_bounded_over_a_sustained_run(
     db: TestDB, small_policy: QueuePolicy, busy_worker: dramatiq.Worker
 ) -> None:
-    total, batch, peak = 3000, 250, 0
+    total, batch = 3000, 250
+    sizes: list[int] = []  # table size after each batch
     with psycopg.connect(db.worker_url, autocommit=True) as conn:
         for start in range(0, total, batch):
             with conn.transaction():
@@ -47,15 +48,20 @@ def test_retention_keeps_the_table_bounded_over_a_sustained_run(
             wait_for(lambda: db.scalar("SELECT count(*) FROM dramatiq.queue "
                                        "WHERE state IN ('queued', 'consumed')") < 50,
                      timeout=20, message="the worker to keep up")
-            peak = max(peak, db.scalar("SELECT count(*) FROM dramatiq.queue"))
+            sizes.append(db.scalar("SELECT count(*) FROM dramatiq.queue"))
     try:
         wait_for(lambda: finished(db) == {"done": 100, "rejected": 20}, timeout=20,
                  message="retention to reach the policy's counts")
     except AssertionError as exc:
         raise AssertionError(f"{exc}: finished jobs {finished(db)}") from None
-    print(f"\n{total} jobs through: peak {peak} rows in the table, "
+    peak = max(sizes)
+    print(f"\n{total} jobs through: sizes {sizes}, "
           f"{db.scalar('SELECT count(*) FROM dramatiq.queue')} at the end")
-    assert peak < 600  # without retention it would end at 3000
+    # Bounded, not growing: without retention the table would grow by a batch each time
+    # and end at 3000. How far pruning lags a batch depends on the machine's load.
+    half = len(sizes) // 2
+    assert peak < 1000
+    assert max(sizes[half:]) <= max(sizes[:half]) + batch
     # The newest are the ones kept.
     assert db.scalar("SELECT min((message->'args'->>0)::int) FROM dramatiq.queue "
                      "WHERE state = 'done'") > total - 300

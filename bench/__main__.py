@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats:
         plan = replace(plan, repeats=args.repeats)
     if args.backlog:
-        plan = replace(plan, backlog_jobs=args.backlog)
+        # A bigger backlog needs longer to drain: at least 2,000 jobs/s must be kept up.
+        plan = replace(plan, backlog_jobs=args.backlog,
+                       backlog_deadline_s=max(plan.backlog_deadline_s, args.backlog / 2_000))
     if args.delayed:
         plan = replace(plan, delayed_jobs=args.delayed)
 

@@ -1,4 +1,5 @@
-"""What the two dramatiq-based systems (ours and the stock broker) share: the worker command.
+"""What the two dramatiq-based systems (ours and the stock broker) share: the worker command
+and the queries on dramatiq-pg's table, which both use.
 
 Both run under dramatiq's own CLI with its default 8 threads per process, so the only
 difference between them is the broker and its middleware.
@@ -10,6 +11,8 @@ import atexit
 import itertools
 import shutil
 import tempfile
+
+import psycopg
 
 from bench.procs import venv_tool
 
@@ -49,3 +52,13 @@ def prometheus_env() -> dict[str, str]:
         "dramatiq_prom_port": str(next(_ports)),
         "dramatiq_prom_db": _prom_dir(),
     }
+
+
+def started_any(conn: psycopg.Connection, queue: str) -> bool:
+    """Has any job of ``queue`` started (running or done) in ``dramatiq.queue``?"""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM dramatiq.queue"
+        " WHERE state IN ('consumed', 'done') AND queue_name = %s)",
+        (queue,),
+    ).fetchone()
+    return bool(row and row[0])

@@ -20,6 +20,7 @@ import psycopg
 from bench import sidetables
 from bench.dbadmin import with_user
 from bench.procs import REPO, venv_tool
+from bench.systems import dramatiq_common
 from bench.systems.base import QUEUE, Enqueuer, System
 from bench.systems.dramatiq_common import THREADS, dramatiq_command
 
@@ -170,12 +171,7 @@ class Ours(System):
         return int(row[0]) if row else 0
 
     def started_any(self, conn: psycopg.Connection) -> bool:
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM dramatiq.queue"
-            " WHERE state IN ('consumed', 'done') AND queue_name = %s)",
-            (QUEUE,),
-        ).fetchone()
-        return bool(row and row[0])
+        return dramatiq_common.started_any(conn, QUEUE)
 
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         return 0

@@ -23,6 +23,7 @@ from dramatiq_pg.utils import tidy4json, transaction
 from psycopg2.extras import Json
 
 from bench import sidetables
+from bench.systems import dramatiq_common
 from bench.systems.base import QUEUE, Enqueuer, System
 from bench.systems.dramatiq_common import THREADS, dramatiq_command, prometheus_env
 
@@ -145,12 +146,7 @@ class Stock(System):
         return int(row[0]) if row else 0
 
     def started_any(self, conn: psycopg.Connection) -> bool:
-        row = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM dramatiq.queue"
-            " WHERE state IN ('consumed', 'done') AND queue_name = %s)",
-            (QUEUE,),
-        ).fetchone()
-        return bool(row and row[0])
+        return dramatiq_common.started_any(conn, QUEUE)
 
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         row = conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,16 +31,22 @@ def newest_slot(db: TestDB) -> datetime | None:
                      "FROM dramatiq.queue WHERE unique_key LIKE 'test.tick:%%'")
 
 
-def test_sigkill_of_the_leader_standby_takes_over_within_seconds(
-    db: TestDB, logs: Path
-) -> None:
-    tenants = [db.create_tenant("a"), db.create_tenant("b")]
-    only_test_schedule(db)
+def leader_and_standby(db: TestDB, logs: Path) -> tuple[subprocess.Popen[bytes], ...]:
+    """Two scheduler processes: the first leads, the second stands by."""
     first = start_scheduler(db, logs / "s1.log")
     wait_for(lambda: leader_pid(db) == first.pid, timeout=20, message="s1 to lead")
     second = start_scheduler(db, logs / "s2.log")
     wait_for(lambda: db.scalar("SELECT count(*) FROM scheduler.instances "
                                "WHERE role = 'standby'") == 1, message="s2 standing by")
+    return first, second
+
+
+def test_sigkill_of_the_leader_standby_takes_over_within_seconds(
+    db: TestDB, logs: Path
+) -> None:
+    tenants = [db.create_tenant("a"), db.create_tenant("b")]
+    only_test_schedule(db)
+    first, second = leader_and_standby(db, logs)
     wait_for(lambda: len(slots_by_tenant(db).get(tenants[0], [])) >= 3, message="3 slots")
 
     killed_at, t0 = datetime.now(UTC), time.monotonic()
@@ -70,11 +77,7 @@ def test_sigkill_of_the_leader_standby_takes_over_within_seconds(
 def test_sigterm_stops_gracefully_and_the_standby_takes_over(db: TestDB, logs: Path) -> None:
     tenant = db.create_tenant("a")
     only_test_schedule(db)
-    first = start_scheduler(db, logs / "s1.log")
-    wait_for(lambda: leader_pid(db) == first.pid, timeout=20, message="s1 to lead")
-    second = start_scheduler(db, logs / "s2.log")
-    wait_for(lambda: db.scalar("SELECT count(*) FROM scheduler.instances "
-                               "WHERE role = 'standby'") == 1, message="s2 standing by")
+    first, second = leader_and_standby(db, logs)
     wait_for(lambda: len(slots_by_tenant(db).get(tenant, [])) >= 2, message="2 slots")
     t0 = time.monotonic()
     first.send_signal(signal.SIGTERM)

@@ -13,8 +13,10 @@ import shutil
 import tempfile
 
 import psycopg
+from dramatiq.common import dq_name
 
 from bench.procs import venv_tool
+from bench.systems.base import QUEUE
 
 THREADS = 8
 _ports = itertools.count(19191)
@@ -54,11 +56,28 @@ def prometheus_env() -> dict[str, str]:
     }
 
 
-def started_any(conn: psycopg.Connection, queue: str) -> bool:
-    """Has any job of ``queue`` started (running or done) in ``dramatiq.queue``?"""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM dramatiq.queue"
-        " WHERE state IN ('consumed', 'done') AND queue_name = %s)",
-        (queue,),
-    ).fetchone()
-    return bool(row and row[0])
+
+class DramatiqPgTable:
+    """Progress queries on ``dramatiq.queue``, the table both dramatiq systems use."""
+
+    def remaining(self, conn: psycopg.Connection) -> int:
+        row = conn.execute(
+            "SELECT count(*) FROM dramatiq.queue"
+            " WHERE state IN ('queued', 'consumed') AND queue_name IN (%s, %s)",
+            (QUEUE, dq_name(QUEUE)),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def failed(self, conn: psycopg.Connection) -> int:
+        row = conn.execute(
+            "SELECT count(*) FROM dramatiq.queue WHERE state = 'rejected'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def started_any(self, conn: psycopg.Connection) -> bool:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM dramatiq.queue"
+            " WHERE state IN ('consumed', 'done') AND queue_name = %s)",
+            (QUEUE,),
+        ).fetchone()
+        return bool(row and row[0])

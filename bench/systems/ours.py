@@ -20,9 +20,8 @@ import psycopg
 from bench import sidetables
 from bench.dbadmin import with_user
 from bench.procs import REPO, venv_tool
-from bench.systems import dramatiq_common
-from bench.systems.base import QUEUE, Enqueuer, System
-from bench.systems.dramatiq_common import THREADS, dramatiq_command
+from bench.systems.base import Enqueuer, System
+from bench.systems.dramatiq_common import THREADS, DramatiqPgTable, dramatiq_command
 
 WORKER_ROLE = "app_worker"
 APP_ROLE = "app_user"
@@ -92,7 +91,7 @@ class OursEnqueuer(Enqueuer):
         self.conn.close()
 
 
-class Ours(System):
+class Ours(DramatiqPgTable, System):
     key = "ours"
     label = "ours"
     job_tables = ("dramatiq.queue", "activity_events")
@@ -152,26 +151,9 @@ class Ours(System):
         env["BENCH_WORKER_URL"] = role_url(url, WORKER_ROLE)
         return env
 
-    def remaining(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM dramatiq.queue"
-            " WHERE state IN ('queued', 'consumed') AND queue_name IN (%s, %s)",
-            (QUEUE, QUEUE + ".DQ"),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def failed(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM dramatiq.queue WHERE state = 'rejected'"
-        ).fetchone()
-        return int(row[0]) if row else 0
-
     def written(self, conn: psycopg.Connection) -> int:
         row = conn.execute("SELECT count(*) FROM activity_events").fetchone()
         return int(row[0]) if row else 0
-
-    def started_any(self, conn: psycopg.Connection) -> bool:
-        return dramatiq_common.started_any(conn, QUEUE)
 
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         return 0

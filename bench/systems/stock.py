@@ -23,9 +23,8 @@ from dramatiq_pg.utils import tidy4json, transaction
 from psycopg2.extras import Json
 
 from bench import sidetables
-from bench.systems import dramatiq_common
 from bench.systems.base import QUEUE, Enqueuer, System
-from bench.systems.dramatiq_common import THREADS, dramatiq_command, prometheus_env
+from bench.systems.dramatiq_common import THREADS, DramatiqPgTable, dramatiq_command, prometheus_env
 
 
 def schema_sql() -> str:
@@ -99,7 +98,7 @@ class StockEnqueuer(Enqueuer):
         self.broker.pool.closeall()
 
 
-class Stock(System):
+class Stock(DramatiqPgTable, System):
     key = "stock"
     label = "stock dramatiq-pg"
     slow = True
@@ -130,23 +129,6 @@ class Stock(System):
 
     def worker_env(self, url: str) -> dict[str, str]:
         return {**super().worker_env(url), **prometheus_env()}
-
-    def remaining(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM dramatiq.queue"
-            " WHERE state IN ('queued', 'consumed') AND queue_name IN (%s, %s)",
-            (QUEUE, dq_name(QUEUE)),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def failed(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM dramatiq.queue WHERE state = 'rejected'"
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def started_any(self, conn: psycopg.Connection) -> bool:
-        return dramatiq_common.started_any(conn, QUEUE)
 
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         row = conn.execute(

@@ -35,6 +35,8 @@ class JobMessage(MessageProxy):
         self.error: str | None = None
         self.result: Any = None
         self.released = False
+        #: When the attempt started (``time.perf_counter``), set by the events middleware.
+        self.started_at: float | None = None
         #: The tenant middleware's context-var token while the actor runs.
         self.context_token: Any = None
         #: A commit-time failure (e.g. a non-JSON result) found before the group commit.

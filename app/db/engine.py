@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import Engine, create_engine
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app.config import get_settings
 
@@ -15,6 +17,20 @@ def sqlalchemy_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql+psycopg").render_as_string(
         hide_password=False
     )
+
+
+#: Where a caller's transaction lives: an ORM session, a Core connection or a raw one.
+Target = Session | Connection | psycopg.Connection
+
+
+def raw_connection(target: Target) -> psycopg.Connection:
+    """The psycopg connection under ``target``, in the same transaction."""
+    if isinstance(target, psycopg.Connection):
+        return target
+    conn = target.connection() if isinstance(target, Session) else target
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection), "engines here use the psycopg 3 driver"
+    return raw
 
 
 _engines: dict[tuple[str, int], Engine] = {}

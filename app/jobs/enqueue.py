@@ -15,14 +15,12 @@ from typing import Any
 import dramatiq
 import psycopg
 from dramatiq import Message
-from sqlalchemy import Connection as SAConnection
 from sqlalchemy.orm import Session
 
 from app.broker import queries
 from app.broker.broker import PostgresJobsBroker
+from app.db.engine import Target, raw_connection
 from app.db.tenant import TENANT_KEY
-
-Target = Session | SAConnection | psycopg.Connection
 
 
 @dataclass(frozen=True)
@@ -31,12 +29,6 @@ class EnqueueResult:
     #: True when an existing job (same unique key) was kept and nothing new was enqueued.
     duplicate: bool
 
-
-def _raw(target: Target) -> psycopg.Connection:
-    if isinstance(target, psycopg.Connection):
-        return target
-    conn = target.connection() if isinstance(target, Session) else target
-    return conn.connection.driver_connection  # type: ignore[return-value]
 
 
 def _tenant_of(target: Target, raw: psycopg.Connection) -> str | None:
@@ -112,7 +104,7 @@ def _enqueue(
     broker = actor.broker
     if not isinstance(broker, PostgresJobsBroker):
         raise TypeError(f"actor {actor.actor_name!r} is not bound to a PostgresJobsBroker")
-    raw = _raw(target)
+    raw = raw_connection(target)
     tenant = _tenant_of(target, raw)
     if tenant is not None:
         options["tenant_id"] = tenant

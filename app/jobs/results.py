@@ -21,14 +21,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from sqlalchemy import Connection as SAConnection
-from sqlalchemy.orm import Session
 
 from app.broker.queries import EVENTS_CHANNEL
 from app.config import get_settings
+from app.db.engine import Target, raw_connection
 from app.jobs import queries
 
-Target = Session | SAConnection | psycopg.Connection
 TERMINAL = {"completed", "dead", "cancelled"}
 
 
@@ -105,12 +103,6 @@ def _rows(conn: psycopg.Connection, query: str, ids: list[str]) -> dict[str, Job
         return {job.message_id: job for job in map(_info, cur.execute(query, {"ids": ids}))}
 
 
-def _raw(db: Target) -> psycopg.Connection:
-    if isinstance(db, psycopg.Connection):
-        return db
-    conn = db.connection() if isinstance(db, Session) else db
-    return conn.connection.driver_connection  # type: ignore[return-value]
-
 
 def _connect(tenant: uuid.UUID | str | None) -> psycopg.Connection:
     settings = get_settings()
@@ -128,7 +120,7 @@ def get_jobs(
     """The jobs among ``ids`` that exist (and are visible), by id, in one query."""
     wanted = [str(i) for i in ids]
     if db is not None:
-        return _rows(_raw(db), queries.JOBS, wanted)
+        return _rows(raw_connection(db), queries.JOBS, wanted)
     with _connect(tenant) as conn:
         return _rows(conn, queries.JOBS, wanted)
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy.orm import Session
 
-from app.db.engine import worker_engine
+from app.db.engine import raw_connection, worker_engine
 from app.db.tenant import bind_tenant
 from app.jobs import enqueue
 from app.scheduler import queries
@@ -63,7 +62,7 @@ def fire(schedule: Schedule, due: datetime, now: datetime | None = None) -> Firi
     job = schedule.job_id
     with Session(worker_engine()) as session, session.begin():
         bind_tenant(session, None)
-        raw: psycopg.Connection[Any] = session.connection().connection.driver_connection  # type: ignore[assignment]
+        raw = raw_connection(session)
         definition = raw.execute(queries.DEFINITION, {"task": schedule.task}).fetchone()
         if definition is None:
             logger.warning("event=slot_dropped task=%s job=%s reason=definition_deleted",

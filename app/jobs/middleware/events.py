@@ -62,7 +62,7 @@ class JobEvents(Middleware):
     # -- worker side -------------------------------------------------------------------------
 
     def before_process_message(self, broker: Any, message: JobMessage) -> None:
-        message.started_at = time.perf_counter()  # type: ignore[attr-defined]
+        message.started_at = time.perf_counter()
         record("active", message_id=message.message_id, actor=message.actor_name,
                queue=message.queue_name, tenant=message.tenant_id, attempt=message.attempt)
 
@@ -70,16 +70,16 @@ class JobEvents(Middleware):
         self, broker: Any, message: JobMessage, *, result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        started = getattr(message, "started_at", None)
+        started = message.started_at
         duration = time.perf_counter() - started if started is not None else None
         fields: dict[str, Any] = {
             "message_id": message.message_id, "actor": message.actor_name,
             "queue": message.queue_name, "tenant": message.tenant_id,
             "attempt": message.attempt,
         }
-        if getattr(message, "lease_lost", False):
+        if message.lease_lost:
             return  # the tenant middleware logged it; the rescuer already counted this job
-        exc = exception or getattr(message, "commit_error", None)
+        exc = exception or message.commit_error
         if exc is None and not message.failed:
             record("completed", duration=duration, **fields)
             if duration is not None:

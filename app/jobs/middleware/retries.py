@@ -29,7 +29,7 @@ class JobRetries(Middleware):
         self, broker: Any, message: JobMessage, *, result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        exc = exception or getattr(message, "commit_error", None)
+        exc = exception or message.commit_error
         if exc is None or message.failed:
             return
         actor = broker.get_actor(message.actor_name)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.broker import queries
 from app.broker.message import JobMessage
-from app.db.engine import engine_for
+from app.db.engine import engine_for, raw_connection
 from app.jobs.context import JobContext, _current
 from app.jobs.errors import TenantUnavailable
 
@@ -74,7 +74,7 @@ class TenantContext(Middleware):
         self, broker: Any, message: JobMessage, *, result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        token = getattr(message, "context_token", None)
+        token = message.context_token
         if token is None:
             return
         ctx: JobContext = token.var.get()
@@ -97,9 +97,7 @@ class TenantContext(Middleware):
             if exception is not None or message.failed:
                 session.rollback()
                 return
-            raw = session.connection().connection.driver_connection
-            assert raw is not None  # a checked-out pool connection always has one
-            updated = raw.execute(queries.COMPLETE_MANY, {
+            updated = raw_connection(session).execute(queries.COMPLETE_MANY, {
                 "ids": [uuid.UUID(message.message_id)],
                 "results": [None if result is None else Jsonb(result)],
                 "worker": broker.worker_id,

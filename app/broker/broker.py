@@ -31,9 +31,6 @@ from app.broker.message import JobMessage
 
 logger = logging.getLogger(__name__)
 
-#: Message options the broker maps to columns of the job row.
-ROW_OPTIONS = ("tenant_id", "priority", "unique_key", "max_attempts", "limit_key")
-
 
 class PostgresJobsBroker(PostgresBroker):
     def __init__(

@@ -20,7 +20,7 @@ arguments (e.g. ``lambda order: order["channel_id"]``) or the caller passes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
@@ -39,8 +39,6 @@ LIMIT_OPTIONS = {
 }
 ACTOR_OPTIONS = {*LIMIT_OPTIONS, "limit_key"}
 TENANT_KEY = "tenant"
-
-KeyFunction = Callable[..., Any]
 
 
 class LimitsInvalid(MiddlewareError, ValueError):

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-POLICIES = ("skip", "run_once", "catch_up")
 _RANGE = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
 
 

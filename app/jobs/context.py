@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -67,3 +68,17 @@ def current_session() -> Session:
 
 def current_tenant() -> uuid.UUID | None:
     return _require().tenant_id
+
+
+@contextlib.contextmanager
+def separate_session() -> Iterator[Session]:
+    """A short transaction of the running job's tenant that commits on its own, at once.
+
+    For recording an external side effect before making it (a delivery about to be sent),
+    so that a retry after a crash finds the record even though the job's own transaction
+    never committed. Everything else belongs in ``current_session()``.
+    """
+    ctx = _require()
+    with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
+        bind_tenant(session, ctx.tenant_id)
+        yield session

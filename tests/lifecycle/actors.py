@@ -140,3 +140,26 @@ def not_json() -> object:
 def retained(n: int, fail: bool = False) -> None:
     if fail:
         raise RuntimeError(f"failed job {n}")
+
+
+def note_failure(session: Any, attempt: Any) -> None:
+    """``on_failure`` hook: a durable trace of the failed attempt, in the job's tenant."""
+    session.execute(text(
+        "INSERT INTO activity_events (tenant_id, event_type, title, description, source) "
+        "VALUES (pgjobs.current_tenant(), 'job.failed', :title, :error, 'lifecycle')"),
+        {"title": f"attempt {attempt.attempt} final={attempt.final}", "error": attempt.error})
+
+
+@job(actor_name="lifecycle.fails_with_trace", queue_name=QUEUE, max_attempts=2, min_backoff=10,
+     max_backoff=10, on_failure=note_failure)
+def fails_with_trace(value: str) -> None:
+    from app.jobs.context import separate_session
+
+    with separate_session() as early:  # committed at once, whatever the job does next
+        early.execute(text(
+            "INSERT INTO activity_events (tenant_id, event_type, title, source) "
+            "VALUES (pgjobs.current_tenant(), 'job.started', 'recorded before', 'lifecycle')"))
+    current_session().execute(text(
+        "INSERT INTO activity_events (tenant_id, event_type, title, source) "
+        "VALUES (pgjobs.current_tenant(), 'job.work', 'rolled back', 'lifecycle')"))
+    raise ValueError(f"bad input {value}")

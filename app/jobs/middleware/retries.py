@@ -13,11 +13,8 @@ from dramatiq.errors import Retry
 
 from app.broker.message import JobMessage
 from app.jobs.errors import TenantUnavailable
+from app.jobs.hooks import describe
 from app.jobs.policies import backoff_seconds, max_attempts_for, policy_for
-
-
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:4000]
 
 
 class JobRetries(Middleware):

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from dramatiq import Middleware
 from psycopg.types.json import Jsonb
@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 from app.broker import queries
 from app.broker.message import JobMessage
 from app.db.engine import engine_for, raw_connection
+from app.db.tenant import bind_tenant
 from app.jobs.context import JobContext, _current
 from app.jobs.errors import TenantUnavailable
+from app.jobs.hooks import FailedAttempt, describe
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,14 @@ _TENANT_STATE = text("SELECT active FROM tenants WHERE id = :tenant")
 
 
 class TenantContext(Middleware):
+    actor_options: ClassVar[set[str]] = {"on_failure"}
+
+    def before_declare_actor(self, broker: Any, actor: Any) -> None:
+        hook = actor.options.get("on_failure")
+        if hook is not None and not callable(hook):
+            raise TypeError(f"actor {actor.actor_name!r}: on_failure must be a function "
+                            f"(session, FailedAttempt), got {hook!r}")
+
     def __init__(self, *, pool_size: int = 10, tenant_cache_seconds: float = 30.0) -> None:
         self._pool_size = pool_size
         self._cache_seconds = tenant_cache_seconds
@@ -80,6 +90,42 @@ class TenantContext(Middleware):
         ctx: JobContext = token.var.get()
         _current.reset(token)
         message.context_token = None
+        try:
+            self._finish(broker, message, ctx, result, exception)
+        finally:
+            failure = exception or message.commit_error
+            if failure is not None and not message.lease_lost:
+                self._on_failure(broker, message, ctx, failure)
+
+    def _on_failure(
+        self, broker: Any, message: JobMessage, ctx: JobContext, exc: BaseException
+    ) -> None:
+        """Run the actor's ``on_failure`` hook in a transaction of its own, after the rollback."""
+        options = broker.get_actor(message.actor_name).options
+        hook = options.get("on_failure")
+        if hook is None:
+            return
+        throws = options.get("throws")
+        attempt = FailedAttempt(
+            message_id=message.message_id, actor_name=message.actor_name,
+            args=tuple(message.args), kwargs=dict(message.kwargs), attempt=message.attempt,
+            max_attempts=message.max_attempts, error=describe(exc),
+            final=bool(throws and isinstance(exc, throws))
+            or message.attempt >= (message.max_attempts or 1),
+        )
+        try:
+            with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
+                bind_tenant(session, ctx.tenant_id)
+                hook(session, attempt)
+        except Exception:
+            logger.warning("event=on_failure_hook_failed message_id=%s actor=%s tenant=%s",
+                           message.message_id, message.actor_name, message.tenant_id,
+                           exc_info=True)
+
+    def _finish(
+        self, broker: Any, message: JobMessage, ctx: JobContext, result: Any,
+        exception: BaseException | None,
+    ) -> None:
         if not ctx.has_session:
             if result is not None and exception is None:
                 try:

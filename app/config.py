@@ -1,9 +1,11 @@
 """Settings from the environment, read once.
 
-Three database identities, least privilege: the owner (``DATABASE_URL``) runs migrations,
-``app_user`` serves application code (RLS, its tenant only), ``app_worker`` runs jobs
-(claims any job row, but tenant tables stay under RLS). The role URLs default to the owner's
-URL with the user swapped, so one variable is enough on a developer machine.
+Four database identities, least privilege (the threat model is in the README): the owner
+(``DATABASE_URL``) runs migrations and operations; ``app_user`` serves application code
+(RLS, one tenant at a time); ``app_actor`` runs actor code (RLS, the running job's tenant
+only, which it cannot choose); ``app_worker`` is the broker's own connections (claims and
+completes any job, sees no tenant data). The role URLs default to the owner's URL with the
+user swapped, so one variable is enough on a developer machine.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from functools import lru_cache
 
 from sqlalchemy.engine import make_url
 
-APP_ROLE = "app_user"
-WORKER_ROLE = "app_worker"
+from app.db.roles import ACTOR_ROLE, APP_ROLE, WORKER_ROLE
+
+__all__ = ["ACTOR_ROLE", "APP_ROLE", "WORKER_ROLE", "Settings", "get_settings"]
 
 
 def _owner_url() -> str:
@@ -42,7 +45,12 @@ def libpq_url(url: str) -> str:
 class Settings:
     database_url: str
     app_database_url: str
+    actor_database_url: str
     worker_database_url: str
+    #: Seconds to wait for a connection to open (a server that accepts TCP but never answers
+    #: fails within this instead of hanging) and for a pooled one to be free.
+    connect_timeout: float
+    pool_timeout: float
     worker_pool_size: int
     lease_seconds: float
     heartbeat_seconds: float
@@ -77,10 +85,16 @@ def get_settings() -> Settings:
         app_database_url=libpq_url(
             os.environ.get("APP_DATABASE_URL") or role_url(owner, APP_ROLE, "APP_USER_PASSWORD")
         ),
+        actor_database_url=libpq_url(
+            os.environ.get("ACTOR_DATABASE_URL")
+            or role_url(owner, ACTOR_ROLE, "APP_ACTOR_PASSWORD")
+        ),
         worker_database_url=libpq_url(
             os.environ.get("WORKER_DATABASE_URL")
             or role_url(owner, WORKER_ROLE, "APP_WORKER_PASSWORD")
         ),
+        connect_timeout=_float("JOBS_CONNECT_TIMEOUT", 5),
+        pool_timeout=_float("JOBS_POOL_TIMEOUT", 5),
         worker_pool_size=int(_float("JOBS_WORKER_POOL_SIZE", 10)),
         lease_seconds=_float("JOBS_LEASE_SECONDS", 10),
         heartbeat_seconds=_float("JOBS_HEARTBEAT_SECONDS", 2),

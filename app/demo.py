@@ -24,14 +24,10 @@ from app.db.models import ActivityEvent
 from app.db.tenant import tenant_session
 from app.jobs import enqueue
 from app.stack import Stack
+from app.store import operator
 
 JOBS_PER_TENANT = 5
 TIMEOUT = 90.0
-
-COUNTS = """
-SELECT tenant_id, actor_name, "state"::text, count(*), max(attempts), max(last_error)
-FROM dramatiq.queue WHERE tenant_id = ANY(%(tenants)s) GROUP BY 1, 2, 3
-"""
 
 
 @dataclass
@@ -74,10 +70,7 @@ def feed(tenants: list[uuid.UUID], run: str) -> str:
 
 
 def settled(owner: psycopg.Connection[Any], tenants: list[uuid.UUID]) -> bool:
-    rows = owner.execute(
-        "SELECT count(*) FILTER (WHERE \"state\" IN ('queued', 'consumed')), count(*) "
-        "FROM dramatiq.queue WHERE tenant_id = ANY(%(tenants)s)", {"tenants": tenants}
-    ).fetchone()
+    rows = owner.execute(operator.TENANT_PENDING, {"tenants": tenants}).fetchone()
     # Webhooks, the activity jobs they enqueue, and the failing job.
     expected = len(tenants) * JOBS_PER_TENANT * 2 + 1
     return bool(rows and rows[0] == 0 and rows[1] >= expected)
@@ -88,7 +81,7 @@ def verify(
 ) -> list[Check]:
     counts: dict[tuple[Any, str, str], tuple[int, int, str | None]] = {
         (t, a, s): (n, att, err)
-        for t, a, s, n, att, err in owner.execute(COUNTS, {"tenants": tenants})
+        for t, a, s, n, att, err in owner.execute(operator.TENANT_OUTCOMES, {"tenants": tenants})
     }
     checks = []
     for t, tenant in enumerate(tenants):
@@ -108,9 +101,8 @@ def verify(
         bool(dead and dead[1] == 3 and dead[2] and "failing on purpose" in dead[2]),
         f"attempts={dead[1] if dead else None} last_error={dead[2] if dead else None!r}",
     ))
-    leaked = owner.execute(
-        "SELECT count(*) FROM dramatiq.queue WHERE message::text LIKE %s", (f"%{rolled_back}%",)
-    ).fetchone()
+    leaked = owner.execute(operator.PAYLOAD_MENTIONS,
+                           {"pattern": f"%{rolled_back}%"}).fetchone()
     checks.append(Check("rolled-back transaction left no job", bool(leaked and leaked[0] == 0),
                         f"{leaked[0] if leaked else '?'} rows"))
     return checks

@@ -13,27 +13,12 @@ from rich.table import Table
 
 from app.config import get_settings
 from app.stack import Stack
-
-STATUS = """
-SELECT regexp_replace(queue_name, '\\.DQ$', '') AS queue,
-       count(*) FILTER (WHERE "state" = 'queued' AND queue_name NOT LIKE '%%.DQ') AS queued,
-       count(*) FILTER (WHERE "state" = 'queued' AND queue_name LIKE '%%.DQ') AS delayed,
-       count(*) FILTER (WHERE "state" = 'consumed') AS running,
-       count(*) FILTER (WHERE "state" = 'done') AS done,
-       count(*) FILTER (WHERE "state" = 'rejected') AS dead
-FROM dramatiq.queue
-GROUP BY 1
-ORDER BY 1
-"""
-
-WORKERS = """
-SELECT count(*) FILTER (WHERE heartbeat_at > now() - interval '10 seconds') FROM dramatiq.workers
-"""
+from app.store import operator
 
 
 def status_table(conn: psycopg.Connection[Any], alive: dict[str, bool]) -> Table:
-    rows = conn.execute(STATUS).fetchall()
-    workers = conn.execute(WORKERS).fetchone()
+    rows = conn.execute(operator.STATUS).fetchall()
+    workers = conn.execute(operator.LIVE_WORKERS).fetchone()
     processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in alive.items())
     alive_workers = workers[0] if workers else 0
     table = Table(title=f"pgjobs: {processes}; worker processes alive: {alive_workers}"

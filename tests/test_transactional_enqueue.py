@@ -51,23 +51,39 @@ def test_tenant_actor_without_tenant_is_refused_at_enqueue(db: TestDB, broker: o
     assert db.scalar("SELECT count(*) FROM dramatiq.queue") == 0
 
 
-def test_send_outside_a_transaction_with_tenant_option(db: TestDB, worker: object) -> None:
+def test_send_inside_a_tenant_session_joins_its_transaction(db: TestDB, worker: object) -> None:
     tenant = db.create_tenant()
-    webhooks.process.send_with_options(args=(event("e-send"),), tenant_id=str(tenant))
+    with pytest.raises(RuntimeError), tenant_session(tenant):
+        webhooks.process.send(event("e-send-rolled-back"))
+        raise RuntimeError("the caller's transaction fails after actor.send()")
+    with tenant_session(tenant):
+        webhooks.process.send(event("e-send"))
     wait_for(lambda: db.scalar("SELECT count(*) FROM activity_events WHERE source_id = 'e-send'"),
              message="the job sent with actor.send to run")
+    assert db.scalar("SELECT count(*) FROM dramatiq.queue WHERE tenant_id = %s", (tenant,)) == 2
+    assert db.scalar("SELECT count(*) FROM activity_events WHERE source_id = "
+                     "'e-send-rolled-back'") == 0
 
 
-def test_bad_tenant_id_is_refused_with_the_value_named(db: TestDB, broker: object) -> None:
-    with pytest.raises(EnqueueRefused, match="tenant_id must be a UUID, got 'acme'"):
-        webhooks.process.send_with_options(args=(event("e-bad"),), tenant_id="acme")
+@pytest.mark.parametrize("value", ["acme", "00000000-0000-0000-0000-000000000001"])
+def test_a_tenant_option_is_refused_the_tenant_comes_from_the_transaction(
+    db: TestDB, broker: object, value: str
+) -> None:
+    tenant = db.create_tenant()
+    with pytest.raises(EnqueueRefused, match="tenant_id is not an option"):
+        webhooks.process.send_with_options(args=(event("e-bad"),), tenant_id=value)
+    with pytest.raises(EnqueueRefused, match="tenant_id is not an option"), \
+            tenant_session(tenant):
+        webhooks.process.send_with_options(args=(event("e-bad"),), tenant_id=value)
+    assert db.scalar("SELECT count(*) FROM dramatiq.queue") == 0
 
 
 def test_duplicate_message_id_is_a_no_op_not_a_requeue(db: TestDB, broker: object) -> None:
     tenant = db.create_tenant()
-    message = webhooks.process.message_with_options(args=(event("e-dup"),),
-                                                    tenant_id=str(tenant))
-    broker.enqueue(message)
+    message = webhooks.process.message_with_options(args=(event("e-dup"),))
+    with tenant_session(tenant):
+        broker.enqueue(message)
     db.query("UPDATE dramatiq.queue SET state = 'done' RETURNING 1")
-    broker.enqueue(message)  # dramatiq-pg would upsert it back to 'queued'
+    with tenant_session(tenant):
+        broker.enqueue(message)  # dramatiq-pg would upsert it back to 'queued'
     assert db.query('SELECT "state"::text FROM dramatiq.queue') == [("done",)]

@@ -1,35 +1,50 @@
-"""``PostgresJobsBroker``: dramatiq-pg's broker with enqueue and consume replaced.
+"""``PostgresJobsBroker``: dramatiq-pg's broker with enqueue, consume and acks replaced.
 
 It keeps dramatiq-pg's table, state enum, wire format (the dramatiq message as JSON) and
 NOTIFY channels, and adds: enqueue inside the caller's transaction, batched claims with
 ``FOR UPDATE SKIP LOCKED``, delayed rows that wait in the table, group-committed
 completions, leases with rescue, and no duplicate-id upsert (a known id is a no-op).
+
+Connections per worker process, whatever the number of queues: one listening connection
+(the notifier), one claim connection (shared by the consumers, also holding this process's
+leader lock), and a small pool for outcomes and heartbeats, all as ``app_worker``; actor
+sessions have their own pool as ``app_actor`` (see ``app.jobs.context``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
 from dramatiq import Message, Middleware
-from dramatiq.common import dq_name
 from dramatiq_pg import PostgresBroker
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from app.broker import queries
 from app.broker.completions import GroupCompleter
-from app.broker.connections import as_dramatiq_errors, make_pool, run_idempotent
+from app.broker.connections import as_dramatiq_errors, run_idempotent
 from app.broker.consumer import PostgresJobsConsumer
 from app.broker.limits import Limits
 from app.broker.message import JobMessage
+from app.broker.notifier import Notifier
+from app.broker.outcome import Completed, Dead, HandBack, LeaseLost, RetryLater
+from app.db.connections import connect, make_pool
+from app.store import outcomes
 
 logger = logging.getLogger(__name__)
+
+#: Connections of the broker's own pool (outcomes, heartbeats, maintenance, progress).
+BROKER_POOL_SIZE = 2
+
+#: ``actor.send()`` is routed by the job layer (a running job's session, the caller's tenant
+#: session, or the system path): ``send(message, delay_ms)``.
+Sender = Callable[[Message, int | None], None]
 
 
 class PostgresJobsBroker(PostgresBroker):
@@ -40,7 +55,7 @@ class PostgresJobsBroker(PostgresBroker):
         middleware: list[Middleware] | None = None,
         claim_batch: int = 50,
         poll_seconds: float = 5.0,
-        pool_size: int = 4,
+        rate_slack: float = 0.05,
     ) -> None:
         # dramatiq-pg's own psycopg2 pool opens nothing until used; we keep it so its
         # helpers (purge, its results backend) still work against the same table.
@@ -48,16 +63,25 @@ class PostgresJobsBroker(PostgresBroker):
         self.url = url
         self.claim_batch = claim_batch
         self.poll_seconds = poll_seconds
-        self._pool_size = pool_size
-        self._jobs_pool: ConnectionPool | None = None
+        #: A rate-limited job must start within this many seconds of its claim (else it is
+        #: handed back); rate windows are that much longer, so starts never exceed the rate.
+        self.rate_slack = rate_slack
+        self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
+        self._claim_conn: psycopg.Connection[Any] | None = None
+        self._claim_lock = threading.Lock()
+        #: Bumped whenever the claim connection is replaced: session state (a leader lock)
+        #: held on the old one is gone.
+        self.claim_generation = 0
+        self.notifier = Notifier(url)
         self._worker_id: uuid.UUID | None = None
         self._worker_pid = 0
-        self.completions = GroupCompleter(self._complete_many)
+        self.completions = GroupCompleter(self._complete_many, self._poisoned)
         #: Set when this process's worker starts shutting down: consumers stop claiming.
         self.stopping = threading.Event()
-        #: Queues claimed under limits (filled by the limits middleware as actors declare).
+        #: Queues claimed under limits (filled as actors are declared).
         self.queue_limits: dict[str, Limits] = {}
+        self.sender: Sender | None = None
 
     # -- identity and connections -----------------------------------------------------------
 
@@ -70,22 +94,45 @@ class PostgresJobsBroker(PostgresBroker):
 
     @property
     def jobs_pool(self) -> ConnectionPool:
+        """The broker's own pool (``pool`` is dramatiq-pg's psycopg2 pool, unused here)."""
         with self._pool_lock:
-            if self._jobs_pool is None:
-                self._jobs_pool = make_pool(self.url, max_size=self._pool_size, name="pgjobs")
-                self._jobs_pool.open()
-            return self._jobs_pool
+            if self._pool is None:
+                self._pool = make_pool(self.url, max_size=BROKER_POOL_SIZE, name="pgjobs")
+                self._pool.open()
+            return self._pool
+
+    @contextlib.contextmanager
+    def claim_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The process's claim connection, one user at a time; replaced after a failure."""
+        with self._claim_lock:
+            conn = self._claim_conn
+            if conn is None or conn.closed or conn.broken:
+                conn = self._claim_conn = connect(self.url, name="pgjobs-consumer")
+                self.claim_generation += 1
+            try:
+                yield conn
+            except psycopg.Error:
+                if conn.broken or conn.closed:
+                    self._claim_conn = None
+                raise
 
     def connect_to(self, url: str) -> None:
         """Point the broker at another database (tests give each test its own)."""
         self.close_pool()
         self.url = url
+        self.notifier = Notifier(url)
 
     def close_pool(self) -> None:
+        self.notifier.stop()
         with self._pool_lock:
-            if self._jobs_pool is not None:
-                self._jobs_pool.close()
-                self._jobs_pool = None
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+        with self._claim_lock:
+            if self._claim_conn is not None:
+                with contextlib.suppress(Exception):
+                    self._claim_conn.close()
+                self._claim_conn = None
 
     def close(self) -> None:
         self.close_pool()
@@ -105,73 +152,70 @@ class PostgresJobsBroker(PostgresBroker):
     ) -> PostgresJobsConsumer:
         return PostgresJobsConsumer(self, queue_name, prefetch, timeout)
 
+    def limit_params(self, limits: Limits) -> dict[str, Any]:
+        """``limits`` as the limited claim's parameters, rate windows widened by the slack."""
+        params = limits.params()
+        for key in ("key_rate_seconds", "queue_rate_seconds"):
+            if params[key] is not None:
+                params[key] += self.rate_slack
+        return params
+
     # -- enqueue -------------------------------------------------------------------------
 
     @as_dramatiq_errors
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
-        """``actor.send()``: its own transaction through the broker's pool."""
-        with self.jobs_pool.connection() as conn:
-            self.enqueue_on(conn, [(message, delay)])
+        """``actor.send()``: joins the running job's or the caller's tenant transaction."""
+        if self.sender is None:
+            raise RuntimeError("the broker was built without the job layer (app.jobs.setup)")
+        self.sender(message, delay)
         return message
-
-    def enqueue_on(
-        self, conn: psycopg.Connection, items: Sequence[tuple[Message, int | None]]
-    ) -> set[str]:
-        """Insert messages (delay in ms) on ``conn``, in whatever transaction it is in.
-
-        Returns the ids actually inserted; the others already existed (duplicate id or
-        unique key) and were left untouched. NOTIFY is delivered at commit.
-        """
-        for message, delay in items:
-            self.emit_before("enqueue", message, delay)
-        params: dict[str, list[Any]] = {k: [] for k in (
-            "ids", "queues", "messages", "tenants", "actors", "delays", "priorities", "keys",
-            "max_attempts", "limit_keys",
-        )}
-        for message, delay in items:
-            opts = message.options
-            params["ids"].append(message.message_id)
-            params["queues"].append(dq_name(message.queue_name) if delay else message.queue_name)
-            params["messages"].append(Jsonb(message.asdict()))
-            params["tenants"].append(opts.get("tenant_id"))
-            params["actors"].append(message.actor_name)
-            params["delays"].append(delay / 1000 if delay else None)
-            params["priorities"].append(opts.get("priority", 0))
-            params["keys"].append(opts.get("unique_key"))
-            params["max_attempts"].append(opts.get("max_attempts"))
-            params["limit_keys"].append(opts.get("limit_key"))
-        inserted = {str(row[0]) for row in conn.execute(queries.INSERT, params)}
-        for message, delay in items:
-            if message.message_id in inserted:
-                self.emit_after("enqueue", message, delay)
-        return inserted
 
     # -- outcomes (called from worker threads) --------------------------------------------
 
+    def apply_outcome(self, message: JobMessage, delayed_queue: str) -> None:
+        """Write what the lifecycle decided for ``message`` to its row."""
+        outcome = message.outcome
+        if outcome is None:
+            # The lifecycle never ran (dramatiq refused the message before it, e.g. for an
+            # actor this worker does not have): dramatiq's failed flag says what it meant.
+            outcome = Dead(self._undelivered(message)) if message.failed else Completed()
+        worker = self.worker_id
+        job = message.message_id
+        match outcome:
+            case Completed(in_transaction=True) | LeaseLost():
+                pass
+            case Completed(result=result):
+                self.completions.add(job, result)
+            case RetryLater(delay=delay, error=error):
+                run_idempotent(self.jobs_pool, lambda c: outcomes.retry(
+                    c, job, delayed_queue, delay, error, worker))
+            case Dead(error=error):
+                run_idempotent(self.jobs_pool, lambda c: outcomes.dead(c, job, error, worker))
+            case HandBack():
+                self.hand_back([job])
+
+    def _undelivered(self, message: JobMessage) -> str:
+        if message.actor_name not in self.actors:
+            return f"ActorNotFound: no actor named {message.actor_name!r} on this worker"
+        return "rejected before it ran"
+
     def _complete_many(self, ids: list[uuid.UUID], results: list[Jsonb | None]) -> None:
-        run_idempotent(self.jobs_pool, queries.COMPLETE_MANY,
-                       {"ids": ids, "results": results, "worker": self.worker_id})
+        worker = self.worker_id
+        run_idempotent(self.jobs_pool, lambda c: outcomes.complete_many(c, ids, results, worker))
 
-    def retry(self, message: JobMessage, delayed_queue: str) -> None:
-        run_idempotent(self.jobs_pool, queries.RETRY, {
-            "id": message.message_id, "queue": delayed_queue,
-            "delay": message.retry_delay, "error": message.error, "worker": self.worker_id,
-        })
-
-    def reject(self, message: JobMessage) -> None:
-        error = message.error
-        if error is None and message.actor_name not in self.actors:
-            error = f"ActorNotFound: no actor named {message.actor_name!r} on this worker"
-        run_idempotent(self.jobs_pool, queries.REJECT, {
-            "id": message.message_id, "error": error or "rejected", "worker": self.worker_id,
-        })
+    def _poisoned(self, message_id: uuid.UUID, exc: BaseException) -> None:
+        error = f"PoisonValue: the database refused the job's result: {exc}"[:4000]
+        logger.error("event=dead message_id=%s reason=result_refused", message_id)
+        worker = self.worker_id
+        run_idempotent(self.jobs_pool, lambda c: outcomes.dead(c, message_id, error, worker))
 
     def reject_malformed(self, message_id: uuid.UUID, exc: Exception) -> None:
-        logger.error("event=dead message_id=%s error=%r reason=malformed_message", message_id, exc)
-        run_idempotent(self.jobs_pool, queries.REJECT, {
-            "id": message_id, "worker": self.worker_id, "error": f"malformed message: {exc}",
-        })
+        logger.error("event=dead message_id=%s reason=malformed_message error=%r",
+                     message_id, str(exc))
+        worker = self.worker_id
+        run_idempotent(self.jobs_pool, lambda c: outcomes.dead(
+            c, message_id, f"malformed message: {exc}", worker))
 
-    def requeue_ids(self, ids: Iterable[str | uuid.UUID]) -> None:
-        run_idempotent(self.jobs_pool, queries.REQUEUE,
-                       {"ids": list(ids), "worker": self.worker_id})
+    def hand_back(self, ids: Iterable[str | uuid.UUID]) -> None:
+        worker, jobs = self.worker_id, list(ids)
+        run_idempotent(self.jobs_pool, lambda c: outcomes.hand_back(c, jobs, worker))

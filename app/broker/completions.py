@@ -5,6 +5,10 @@ that finds no flush in progress writes every completion waiting at that moment i
 statement; the others return at once. Under light load each completion is written
 immediately; under heavy load they batch themselves. Jobs whose actor used the database
 do not come here: their completion committed with their own transaction.
+
+A batch the database refuses for its data (not for a lost connection) is split: each
+completion is written alone, and one that still fails is handed to ``on_poison`` (the
+broker dead-letters that job), so one bad value never stalls the others.
 """
 
 from __future__ import annotations
@@ -15,16 +19,21 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
+
+from app.broker.connections import DISCONNECTS
 
 logger = logging.getLogger(__name__)
 
 Flush = Callable[[list[uuid.UUID], list[Jsonb | None]], None]
+Poison = Callable[[uuid.UUID, BaseException], None]
 
 
 class GroupCompleter:
-    def __init__(self, flush: Flush) -> None:
+    def __init__(self, flush: Flush, on_poison: Poison) -> None:
         self._flush = flush
+        self._on_poison = on_poison
         self._pending: list[tuple[uuid.UUID, Any]] = []
         self._pending_lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -33,6 +42,10 @@ class GroupCompleter:
         with self._pending_lock:
             self._pending.append((uuid.UUID(str(message_id)), result))
         self.drain()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def drain(self) -> None:
         """Write what is pending; failures keep it pending for the next call (never raises).
@@ -53,11 +66,32 @@ class GroupCompleter:
 
     def _write(self, batch: list[tuple[uuid.UUID, Any]]) -> None:
         try:
-            self._flush(
-                [mid for mid, _ in batch],
-                [None if r is None else Jsonb(r) for _, r in batch],
-            )
+            self._flush([mid for mid, _ in batch], [_json(r) for _, r in batch])
+        except DISCONNECTS:
+            self._keep(batch)
+        except psycopg.Error as exc:
+            if len(batch) == 1:
+                self._poisoned(batch[0][0], exc)
+                return
+            logger.warning("event=completion_batch_refused size=%d error=%r: writing each "
+                           "alone", len(batch), type(exc).__name__)
+            for item in batch:
+                self._write([item])
         except Exception:
-            with self._pending_lock:
-                self._pending[:0] = batch
-            logger.warning("event=completion_flush_failed pending=%d", len(batch), exc_info=True)
+            self._keep(batch)
+
+    def _keep(self, batch: list[tuple[uuid.UUID, Any]]) -> None:
+        with self._pending_lock:
+            self._pending[:0] = batch
+        logger.warning("event=completion_flush_failed pending=%d", len(batch), exc_info=True)
+
+    def _poisoned(self, message_id: uuid.UUID, exc: BaseException) -> None:
+        try:
+            self._on_poison(message_id, exc)
+        except Exception:
+            logger.error("event=poison_completion_unresolved message_id=%s", message_id,
+                         exc_info=True)
+
+
+def _json(result: Any) -> Jsonb | None:
+    return None if result is None else Jsonb(result)

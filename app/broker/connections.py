@@ -1,4 +1,4 @@
-"""psycopg connections for the broker, with disconnects mapped to dramatiq's error.
+"""The broker's statements over its pool, with disconnects mapped to dramatiq's error.
 
 dramatiq restarts a consumer that raises ``dramatiq.errors.ConnectionError`` and retries
 acks that do, so mapping psycopg's errors to it is what makes workers recover on their own
@@ -13,7 +13,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 from dramatiq.errors import ConnectionError as DramatiqConnectionError
-from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 P = ParamSpec("P")
@@ -22,29 +21,7 @@ R = TypeVar("R")
 DISCONNECTS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-def connect(url: str, *, application_name: str = "pgjobs") -> psycopg.Connection:
-    return psycopg.connect(
-        url, autocommit=True, application_name=application_name, row_factory=tuple_row
-    )
-
-
-def make_pool(url: str, *, max_size: int, name: str) -> ConnectionPool:
-    """A lazily opened autocommit pool (no I/O until first use).
-
-    No connection check on checkout (it would cost a round trip per completion flush):
-    the pool discards a connection that broke in use, and callers retry.
-    """
-    return ConnectionPool(
-        url,
-        min_size=0,
-        max_size=max_size,
-        kwargs={"autocommit": True, "application_name": name},
-        open=False,
-        name=name,
-    )
-
-
-def run_idempotent(pool: ConnectionPool, query: str, params: dict[str, Any]) -> None:
+def run_idempotent(pool: ConnectionPool, statement: Callable[[psycopg.Connection[Any]], R]) -> R:
     """Run a statement that is safe to repeat; once more if its pooled connection was dead.
 
     The pool checks nothing on checkout, so after a server restart or
@@ -55,12 +32,12 @@ def run_idempotent(pool: ConnectionPool, query: str, params: dict[str, Any]) -> 
     """
     try:
         with pool.connection() as conn:
-            conn.execute(query, params)
+            return statement(conn)
     except PoolTimeout:
         raise
     except DISCONNECTS:
         with pool.connection() as conn:
-            conn.execute(query, params)
+            return statement(conn)
 
 
 def as_dramatiq_errors(fn: Callable[P, R]) -> Callable[P, R]:

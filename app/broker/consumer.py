@@ -1,8 +1,9 @@
-"""Claiming from ``dramatiq.queue``: batches, SKIP LOCKED, LISTEN to wake, due rows only.
+"""Claiming from the job store: batches, SKIP LOCKED, woken by the notifier, due rows only.
 
 Unlike dramatiq-pg's consumer, nothing is read into memory beyond one claimed batch, no
-advisory locks are held, and delayed rows stay in the table until their eta: the consumer
-moves due ones from ``<queue>.DQ`` into the queue with one indexed statement.
+advisory locks are held, delayed rows stay in the table until their eta, and a consumer
+holds no connection of its own: claims go through the process's one claim connection and
+wake-ups come from the process's one notifier.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from dramatiq.broker import Consumer
 from dramatiq.common import dq_name
-from psycopg import sql
 
-from app.broker import limits, queries
-from app.broker.connections import as_dramatiq_errors, connect
+from app.broker.connections import as_dramatiq_errors
 from app.broker.message import JobMessage, parse_message
+from app.store import claim
+from app.store.rows import Claimed
 
 if TYPE_CHECKING:
     from app.broker.broker import PostgresJobsBroker
 
 logger = logging.getLogger(__name__)
 _claim_sequence = itertools.count()
+
+#: Delayed rows moved into their queue per statement.
+PROMOTE_BATCH = 1000
 
 
 class PostgresJobsConsumer(Consumer):
@@ -54,8 +57,7 @@ class PostgresJobsConsumer(Consumer):
         # counts in its rate window even while it waits here.
         self.limits = broker.queue_limits.get(queue_name)
         self.threads = max(1, prefetch // 2)
-        self._claim_conn: psycopg.Connection | None = None
-        self._listen_conn: psycopg.Connection | None = None
+        self.wakeup = broker.notifier.subscribe(queue_name)
 
     # -- the consumer thread -------------------------------------------------------------
 
@@ -73,11 +75,14 @@ class PostgresJobsConsumer(Consumer):
                 # Most prefetched messages are still being worked on: wait for acks.
                 self.capacity.wait(self.timeout)
                 return None
+        # Cleared before claiming: a NOTIFY arriving from now on wakes the wait below.
+        self.wakeup.event.clear()
         self._promote_due()
         self._claim(free)
         if self.buffer:
             return self._hand_out()
-        self._wait_for_work()
+        timeout = max(0.0, min(self.timeout, self.next_due - time.monotonic()))
+        self.wakeup.event.wait(timeout)
         return None
 
     def _hand_out(self) -> JobMessage:
@@ -85,48 +90,39 @@ class PostgresJobsConsumer(Consumer):
             self.outstanding += 1
         return self.buffer.popleft()
 
-    def _conn(self) -> psycopg.Connection:
-        if self._claim_conn is None or self._claim_conn.closed:
-            self._claim_conn = connect(self.broker.url, application_name="pgjobs-consumer")
-        return self._claim_conn
-
     def _claim(self, limit: int) -> None:
-        rows: list[tuple[Any, ...]]
-        if self.limits is not None:
-            rows = self._claim_limited(limit)
-        else:
-            rows = self._conn().execute(
-                queries.CLAIM,
-                {"queue": self.queue_name, "limit": limit, "worker": self.broker.worker_id},
-            ).fetchall()
+        worker = self.broker.worker_id
+        with self.broker.claim_connection() as conn:
+            if self.limits is not None:
+                rows = self._claim_limited(conn, limit, worker)
+            else:
+                rows = claim.claim(conn, self.queue_name, limit, worker)
         # RETURNING has no order: restore the claim order (priority, then eta).
-        rows.sort(key=lambda r: (-r[5], r[6]))
+        rows.sort(key=lambda r: (-r.priority, r.eta))
         malformed = []
-        for message_id, body, tenant_id, attempts, max_attempts, priority, eta, *_ in rows:
+        for row in rows:
             try:
-                message = parse_message(body, message_id, self.queue_name)
+                message = parse_message(row.message, row.message_id, self.queue_name)
             except ValueError as exc:  # malformed row: dead-letter it, never block the queue
-                malformed.append((message_id, exc))
+                malformed.append((row.message_id, exc))
                 continue
-            job = JobMessage(
-                message, tenant_id=tenant_id, attempt=attempts, max_attempts=max_attempts
-            )
+            job = JobMessage(message, row)
             # dramatiq's worker threads take prefetched messages from a heap: keep the claim
             # order there too (priority, then eta, then claim sequence).
-            job.order = (-priority, eta, next(_claim_sequence))
+            job.order = (-row.priority, row.eta, next(_claim_sequence))
             self.buffer.append(job)
         # Only once the good rows are buffered: if this fails, they are still handed back.
         for bad_id, reason in malformed:
             self.broker.reject_malformed(bad_id, reason)
 
-    def _claim_limited(self, limit: int) -> list[tuple[Any, ...]]:
+    def _claim_limited(self, conn: Any, limit: int, worker: Any) -> list[Claimed]:
         assert self.limits is not None
         if self.limits.capped:
             limit = min(limit, self.threads - self.outstanding)
             if limit <= 0:
                 return []  # every thread is busy: a finishing job's NOTIFY wakes us
-        rows, wait = limits.claim(
-            self._conn(), self.queue_name, limit, self.broker.worker_id, self.limits
+        rows, wait = claim.claim_limited(
+            conn, self.queue_name, limit, worker, self.broker.limit_params(self.limits)
         )
         if wait is not None:
             # Over the rate: sleep until the next slot opens (the promotion timer wakes us).
@@ -134,37 +130,21 @@ class PostgresJobsConsumer(Consumer):
         return rows
 
     def _promote_due(self) -> None:
+        if self.wakeup.delayed:
+            self.wakeup.delayed = False
+            self.next_due = 0.0
         if time.monotonic() < self.next_due:
             return
-        moved, next_eta = self._conn().execute(
-            queries.PROMOTE,
-            {"queue": self.queue_name, "delayed": self.delayed_name, "limit": 1000},
-        ).fetchone() or (0, None)
-        if moved >= 1000:
+        with self.broker.claim_connection() as conn:
+            moved, next_eta = claim.promote(conn, self.queue_name, self.delayed_name,
+                                            PROMOTE_BATCH)
+        if moved >= PROMOTE_BATCH:
             self.next_due = 0.0
         elif next_eta is None:
             self.next_due = time.monotonic() + self.broker.poll_seconds
         else:
             wait = (next_eta - datetime.now(next_eta.tzinfo)).total_seconds()
             self.next_due = time.monotonic() + max(0.0, min(wait, self.broker.poll_seconds))
-
-    def _wait_for_work(self) -> None:
-        """Block on LISTEN until a NOTIFY, the next delayed eta, or the poll timeout."""
-        conn = self._listen()
-        timeout = max(0.0, min(self.timeout, self.next_due - time.monotonic()))
-        for notify in conn.notifies(timeout=timeout, stop_after=1):
-            if notify.channel.endswith(".DQ.enqueue"):
-                self.next_due = 0.0
-
-    def _listen(self) -> psycopg.Connection:
-        if self._listen_conn is None or self._listen_conn.closed:
-            conn = connect(self.broker.url, application_name="pgjobs-listener")
-            for queue in (self.queue_name, self.delayed_name):
-                channel = sql.Identifier(f"dramatiq.{queue}.enqueue")
-                conn.execute(sql.SQL("LISTEN {}").format(channel))
-            self._listen_conn = conn
-            self.next_due = 0.0  # notifies may have been missed while not listening
-        return self._listen_conn
 
     # -- worker threads ---------------------------------------------------------------------
 
@@ -177,26 +157,22 @@ class PostgresJobsConsumer(Consumer):
             self.outstanding -= 1
             if self.prefetch - self.outstanding >= self.low_water:
                 self.capacity.notify()
+        if self.limits is not None:
+            self.wakeup.event.set()  # a slot of the limited queue may be free now
 
     @as_dramatiq_errors
     def ack(self, message: JobMessage) -> None:
-        if message.retry_delay is not None:
-            self.broker.retry(message, self.delayed_name)
-        elif not message.completed:
-            self.broker.completions.add(message.message_id, message.result)
+        self.broker.apply_outcome(message, self.delayed_name)
         self._release(message)
 
-    @as_dramatiq_errors
-    def nack(self, message: JobMessage) -> None:
-        self.broker.reject(message)
-        self._release(message)
+    nack = ack  # the outcome says what happened; dramatiq's failed flag adds nothing
 
     @as_dramatiq_errors
     def requeue(self, messages: Iterable[Any]) -> None:
         ids = [m.message_id for m in messages] + [m.message_id for m in self.buffer]
         self.buffer.clear()
         if ids:
-            self.broker.requeue_ids(ids)
+            self.broker.hand_back(ids)
 
     def close(self) -> None:
         try:
@@ -204,7 +180,3 @@ class PostgresJobsConsumer(Consumer):
                 self.requeue([])
         except Exception:
             logger.warning("event=requeue_failed queue=%s", self.queue_name, exc_info=True)
-        for conn in (self._claim_conn, self._listen_conn):
-            if conn is not None:
-                conn.close()
-        self._claim_conn = self._listen_conn = None

@@ -1,9 +1,10 @@
-"""Worker leases: register, heartbeat, rescue orphans, hand jobs back on shutdown.
+"""Worker leases: register, heartbeat, spot dead neighbours, hand jobs back on shutdown.
 
-A claimed row records its worker's id; workers heartbeat in ``dramatiq.workers``. Rows
-held by a worker whose heartbeat is older than the lease go back to their queue (or to the
-dead letters when their attempts are used up), within seconds and while other workers
-keep running: dramatiq-pg only finds orphans by a random rescan.
+A claimed row records its worker's id; workers heartbeat in ``dramatiq.workers``, each
+renewing its own lease (``JOBS_LEASE_SECONDS`` of that worker). The maintenance leader
+rescues the rows of workers whose lease ran out (``app.maintenance``). A worker also
+watches the processes of the other workers on its host: one that died (SIGKILL, OOM) has
+its row removed at once, so its jobs are rescued within a heartbeat instead of a lease.
 """
 
 from __future__ import annotations
@@ -12,28 +13,15 @@ import logging
 import os
 import socket
 import threading
-import uuid
-from typing import Any, NamedTuple
+from typing import Any
 
 from dramatiq import Middleware
 
-from app.broker import identity, queries
+from app.broker import identity
 from app.broker.broker import PostgresJobsBroker
+from app.store import workers
 
 logger = logging.getLogger(__name__)
-
-
-class Rescued(NamedTuple):
-    """A job taken back from a worker that stopped heartbeating (state: queued or rejected)."""
-
-    message_id: uuid.UUID
-    queue_name: str
-    state: str
-    actor_name: str | None
-    tenant_id: uuid.UUID | None
-    attempts: int
-    lost_worker: uuid.UUID
-    running_seconds: float | None
 
 
 class WorkerLeases(Middleware):
@@ -41,6 +29,9 @@ class WorkerLeases(Middleware):
         self, *, lease_seconds: float = 10.0, heartbeat_seconds: float = 2.0,
         neighbour_rescue: bool = True,
     ) -> None:
+        if heartbeat_seconds >= lease_seconds:
+            raise ValueError(f"JOBS_HEARTBEAT_SECONDS ({heartbeat_seconds}) must be shorter "
+                             f"than JOBS_LEASE_SECONDS ({lease_seconds})")
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.neighbour_rescue = neighbour_rescue
@@ -52,22 +43,22 @@ class WorkerLeases(Middleware):
         broker.stopping.clear()
         with broker.jobs_pool.connection() as conn:
             self._register(conn, broker)
-        logger.info("event=worker_started worker_id=%s pid=%s", broker.worker_id, os.getpid())
+        logger.info("event=worker_started worker_id=%s pid=%s lease_seconds=%s",
+                    broker.worker_id, os.getpid(), self.lease_seconds)
         self._thread = threading.Thread(
             target=self._beat, args=(broker,), name="pgjobs-heartbeat", daemon=True
         )
         self._thread.start()
 
-    @staticmethod
-    def _register(conn: Any, broker: PostgresJobsBroker) -> None:
-        conn.execute(queries.REGISTER_WORKER, {
-            "worker": broker.worker_id, "hostname": socket.gethostname(),
-            "pid": os.getpid(), "queues": sorted(broker.get_declared_queues()),
-            "host_key": identity.host_key(), "process_started": identity.process_started(),
-        })
+    def _register(self, conn: Any, broker: PostgresJobsBroker) -> None:
+        workers.register(
+            conn, worker=broker.worker_id, hostname=socket.gethostname(), pid=os.getpid(),
+            queues=sorted(broker.get_declared_queues()), host_key=identity.host_key(),
+            process_started=identity.process_started(), lease=self.lease_seconds,
+        )
 
     def _beat(self, broker: PostgresJobsBroker) -> None:
-        # The first tick runs at once: a restarted worker takes back what it held before.
+        # The first tick runs at once: a restarted worker finds its dead predecessor.
         while not self._stop.is_set():
             try:
                 self.tick(broker)
@@ -77,40 +68,29 @@ class WorkerLeases(Middleware):
             self._stop.wait(self.heartbeat_seconds)
 
     def tick(self, broker: PostgresJobsBroker) -> None:
-        """One heartbeat: prove liveness, rescue others' orphans, flush held completions."""
+        """One heartbeat: renew the lease, forget dead neighbours, flush held completions."""
         with broker.jobs_pool.connection() as conn:
-            if conn.execute(queries.HEARTBEAT, {"worker": broker.worker_id}).rowcount == 0:
+            if not workers.heartbeat(conn, broker.worker_id):
                 # We were presumed dead (e.g. a long database outage): register again.
                 self._register(conn, broker)
             if self.neighbour_rescue:
                 self._forget_dead_neighbours(conn, broker)
-            rescued = conn.execute(queries.RESCUE, {"lease": self.lease_seconds}).fetchall()
-        if rescued:
-            # Lifecycle events (logs, metrics) belong to the job layer: any middleware with an
-            # ``after_rescue`` hook hears of them (dramatiq's emit_after would fail on the rest).
-            jobs = [Rescued(*row[:8]) for row in rescued]
-            for middleware in broker.middleware:
-                hook = getattr(middleware, "after_rescue", None)
-                if hook is not None:
-                    hook(broker, jobs)
         broker.completions.drain()
 
     @staticmethod
     def _forget_dead_neighbours(conn: Any, broker: PostgresJobsBroker) -> None:
         """Drop the rows of workers on this host whose process has exited (e.g. SIGKILL).
 
-        Their jobs are then orphans for the RESCUE that follows, seconds before their
+        Their jobs are then orphans for the leader's next rescue, seconds before their
         lease would run out. Only a process that has certainly exited counts.
         """
         key = identity.host_key()
         if key is None:
             return
-        rows = conn.execute(
-            queries.NEIGHBOURS, {"host_key": key, "worker": broker.worker_id}
-        ).fetchall()
-        gone = [worker for worker, pid, started in rows if identity.is_gone(pid, started)]
+        rows = workers.neighbours(conn, broker.worker_id, key)
+        gone = [n.worker_id for n in rows if identity.is_gone(n.pid, n.process_started)]
         if gone:
-            conn.execute(queries.FORGET_WORKERS, {"workers": gone})
+            workers.forget(conn, gone)
             for worker in gone:
                 logger.warning("event=worker_gone worker_id=%s found_by=%s", worker,
                                broker.worker_id)
@@ -126,12 +106,11 @@ class WorkerLeases(Middleware):
         broker.completions.drain()
         try:
             with broker.jobs_pool.connection() as conn:
-                handed_back = conn.execute(
-                    queries.RELEASE_WORKER, {"worker": broker.worker_id}
-                ).rowcount
-                conn.execute(queries.UNREGISTER_WORKER, {"worker": broker.worker_id})
+                handed_back = workers.release(conn, broker.worker_id)
+                workers.unregister(conn, broker.worker_id)
             logger.info("event=worker_stopped worker_id=%s handed_back_queues=%s",
                         broker.worker_id, handed_back)
         except Exception:
             logger.warning("event=worker_stop_failed worker_id=%s", broker.worker_id,
                            exc_info=True)
+        broker.close_pool()

@@ -1,13 +1,17 @@
 """Claim-side limits: per-key and per-queue rate and concurrency caps, round-robin keys.
 
-A limited queue's jobs carry a ``limit_key`` (by default their tenant) and are claimed by
-``dramatiq.claim_limited`` (migration 0005), which serialises the claims of one queue on
-a transaction-scoped advisory lock, so counts are exact across every worker process:
+A limited queue's jobs carry a ``limit_key``, always scoped to their tenant by the database
+(``<tenant>/<key>``; ``<tenant>/`` by default), so no tenant can spend another's budget. They
+are claimed by ``dramatiq.claim_limited`` (migration 0005, SQL in ``app.store.claim``),
+which serialises the claims of one queue on a transaction-scoped advisory lock, so counts
+are exact across every worker process:
 
 * concurrency = rows of the key in state ``consumed``, derived from the rows themselves, so
   a slot is freed by completion, failure, retry and rescue alike, with no bookkeeping;
 * rate = a sliding log of claim times per key (``dramatiq.rate_windows``): never more than
-  ``count`` claims in any ``seconds``-long window, bursts up to ``count`` allowed;
+  ``count`` claims in any window of ``seconds`` plus the broker's start slack, and a job
+  that cannot start within that slack of its claim is handed back, so what the actor (and
+  the provider it calls) sees is at most ``count`` starts in any ``seconds``;
 * keys are served round-robin from a cursor (optionally weighted by
   ``dramatiq.limit_weights``), so a key with 100,000 waiting jobs delays another key's jobs
   by one claim, not by its backlog.
@@ -19,34 +23,8 @@ concurrency slot wakes consumers through a NOTIFY sent by a trigger on the row.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
-
-import psycopg
-
-from app.broker.queries import notify_event
-
-#: One claim on a limited queue. Rows with a NULL message_id carry only ``wait_seconds``.
-CLAIM_LIMITED = f"""
-SELECT message_id, message, tenant_id, attempts, max_attempts, priority, eta, wait_seconds,
-       CASE WHEN message_id IS NOT NULL
-            THEN {notify_event("'active'", "message_id::text", "%(queue)s")} END
-FROM dramatiq.claim_limited(
-    %(queue)s, %(limit)s, %(worker)s,
-    %(key_rate)s, %(key_rate_seconds)s, %(key_concurrency)s,
-    %(queue_rate)s, %(queue_rate_seconds)s, %(queue_concurrency)s, %(fair)s)
-"""
-
-# Jobs enqueued before their queue had limits (or by a process that did not know them) get
-# the default key, their tenant, so the keyed claim sees them.
-BACKFILL_KEYS = """
-UPDATE dramatiq.queue SET limit_key = coalesce(tenant_id::text, %(system)s)
-WHERE queue_name = ANY(%(queues)s::text[]) AND "state" = 'queued' AND limit_key IS NULL
-"""
-
-#: The key of jobs without a tenant, when the key is their tenant.
-SYSTEM_KEY = "system"
 
 Rate = tuple[int, float]
 
@@ -117,29 +95,3 @@ def _positive_int(value: object) -> bool:
 
 def _positive_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-Row = tuple[Any, ...]
-
-
-def claim(
-    conn: psycopg.Connection, queue: str, limit: int, worker: uuid.UUID, limits: Limits
-) -> tuple[list[Row], float | None]:
-    """Claim up to ``limit`` jobs within ``limits``; also seconds until a slot opens, if known."""
-    rows = conn.execute(
-        CLAIM_LIMITED, {"queue": queue, "limit": limit, "worker": worker, **limits.params()}
-    ).fetchall()
-    claimed: list[Row] = []
-    wait: float | None = None
-    for row in rows:
-        if row[0] is None:
-            wait = row[7]
-        else:
-            claimed.append(row[:7])
-    return claimed, wait
-
-
-def backfill_keys(conn: psycopg.Connection, queues: list[str]) -> int:
-    """Give waiting jobs of limited ``queues`` (and their delayed side) their default key."""
-    names = [q for queue in queues for q in (queue, f"{queue}.DQ")]
-    return conn.execute(BACKFILL_KEYS, {"queues": names, "system": SYSTEM_KEY}).rowcount

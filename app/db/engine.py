@@ -1,4 +1,9 @@
-"""SQLAlchemy engines, one per database role, created once per process."""
+"""SQLAlchemy engines, one per database role, created once per process.
+
+Application code (``app_user``) and actor sessions (``app_actor``) use SQLAlchemy sessions;
+the broker's own statements use psycopg pools (``app.db.connections``). Both open their
+connections with the same timeouts and keepalives.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.db.connections import connect_kwargs
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -33,21 +39,26 @@ def raw_connection(target: Target) -> psycopg.Connection:
     return raw
 
 
-_engines: dict[tuple[str, int], Engine] = {}
+_engines: dict[tuple[str, int, str, bool], Engine] = {}
 _lock = threading.Lock()
 
 
-def engine_for(url: str, pool_size: int = 5) -> Engine:
-    """One engine per (URL, pool size) in this process."""
-    key = (url, pool_size)
+def engine_for(
+    url: str, pool_size: int = 5, *, name: str = "pgjobs-app", pre_ping: bool = True
+) -> Engine:
+    """One engine per (URL, pool size, purpose) in this process."""
+    key = (url, pool_size, name, pre_ping)
     engine = _engines.get(key)
     if engine is None:
         with _lock:
             engine = _engines.get(key)
             if engine is None:
                 engine = _engines[key] = create_engine(
-                    sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size,
-                    pool_pre_ping=True,
+                    sqlalchemy_url(url), pool_size=pool_size, max_overflow=0,
+                    pool_pre_ping=pre_ping, pool_timeout=get_settings().pool_timeout,
+                    connect_args=connect_kwargs(name),
+                    # Statement parameters are payload data: never in errors or logs.
+                    hide_parameters=True,
                 )
     return engine
 
@@ -65,7 +76,11 @@ def app_engine() -> Engine:
     return engine_for(get_settings().app_database_url)
 
 
-def worker_engine() -> Engine:
-    """Workers: ``app_worker``, sized for the worker threads of one process."""
-    settings = get_settings()
-    return engine_for(settings.worker_database_url, settings.worker_pool_size)
+def actor_engine(pool_size: int) -> Engine:
+    """Actor sessions: ``app_actor``, one connection per running job at most.
+
+    No pre-ping (a round trip per job): the session's first statement opens the job's
+    context, and a connection found dead there is replaced before the actor sees it.
+    """
+    return engine_for(get_settings().actor_database_url, pool_size, name="pgjobs-actor",
+                      pre_ping=False)

@@ -1,4 +1,9 @@
-"""The ``job`` decorator: a dramatiq actor with an explicit name, queue, tenant mode and policy."""
+"""The ``job`` decorator: a dramatiq actor with an explicit name, queue, tenant mode and policy.
+
+Declaring a job configures the PostgreSQL broker first if nothing did (``configure()`` is
+idempotent), so a module of actors needs no import-order ritual: ``from app.jobs import
+job`` is enough.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +18,26 @@ def job(
     actor_name: str,
     queue_name: str,
     tenant_free: bool = False,
-    priority: int = 0,
+    priority: int | None = None,
     **options: Any,
 ) -> Callable[[Callable[..., Any]], dramatiq.Actor]:
-    """Declare an actor. ``priority``: higher is claimed first within its queue.
+    """Declare an actor. ``priority``: higher is claimed first within its queue (default: the
+    queue's policy, else 0).
 
-    Other options (``max_attempts``, ``min_backoff``, ``time_limit``...) are dramatiq actor
-    options; the broker's middleware rejects unknown ones at import time.
+    Other options (``max_attempts``, ``min_backoff``, ``time_limit``, limits...) are checked
+    when the actor is declared; an unknown one fails at import time.
     """
+    from app.jobs.setup import configure
+
+    broker = configure()
+
+    if priority is not None:
+        options["job_priority"] = priority
 
     def decorate(fn: Callable[..., Any]) -> dramatiq.Actor:
         return dramatiq.actor(
-            fn,
-            actor_name=actor_name,
-            queue_name=queue_name,
-            tenant_free=tenant_free,
-            job_priority=priority,
-            **options,
+            fn, actor_name=actor_name, queue_name=queue_name, tenant_free=tenant_free,
+            broker=broker, **options,
         )
 
     return decorate

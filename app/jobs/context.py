@@ -1,13 +1,16 @@
 """The running job's context: its message, its tenant, and its tenant session.
 
 Kept in a contextvar (as dramatiq's CurrentMessage does), so actors and services ask for
-what they need instead of reaching for globals. The session is opened on first use: jobs
-that never touch the database pay nothing for it.
+what they need instead of reaching for globals. The session runs as ``app_actor`` and its
+tenant is the job's, established by the database from the claim's lease
+(``app.store.actor.enter``): actor code cannot choose another. It is opened on first use,
+so jobs that never touch the database pay nothing for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -16,35 +19,66 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from app.broker.broker import PostgresJobsBroker
+from app.broker.connections import DISCONNECTS
 from app.broker.message import JobMessage
-from app.db.tenant import bind_tenant
+from app.db.engine import raw_connection
+from app.db.tenant import TENANT_KEY
+from app.store import actor
+
+logger = logging.getLogger(__name__)
+
+
+def open_job_session(engine: Engine, message: JobMessage) -> Session:
+    """A session in ``message``'s tenant context (a new transaction).
+
+    A pooled connection found dead here (the server restarted since) is replaced once,
+    before any actor code ran on it, so a database restart costs no attempt.
+    """
+    for attempt in (1, 2):
+        session = Session(engine, expire_on_commit=False)
+        try:
+            actor.enter(raw_connection(session), message.message_id, message.lease)
+        except DISCONNECTS:
+            with contextlib.suppress(Exception):
+                session.invalidate()
+            if attempt == 2:
+                raise
+            continue
+        except Exception:
+            with contextlib.suppress(Exception):
+                session.close()
+            raise
+        session.info[TENANT_KEY] = message.tenant_id
+        return session
+    raise AssertionError("unreachable")
 
 
 @dataclass
 class JobContext:
     message: JobMessage
-    tenant_id: uuid.UUID | None
     engine: Engine
+    broker: PostgresJobsBroker
     _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def tenant_id(self) -> uuid.UUID | None:
+        return self.message.tenant_id
 
     @property
     def session(self) -> Session:
         if self._session is None:
-            session = Session(self.engine, expire_on_commit=False)
-            try:
-                session.begin()
-                bind_tenant(session, self.tenant_id)
-            except Exception:
-                # E.g. the database went away: give the connection back now, not at GC.
-                with contextlib.suppress(Exception):
-                    session.close()
-                raise
-            self._session = session
+            self._session = open_job_session(self.engine, self.message)
         return self._session
 
     @property
     def has_session(self) -> bool:
         return self._session is not None
+
+    @property
+    def opened_session(self) -> Session | None:
+        """The session if the actor opened it, else None (without opening it)."""
+        return self._session
 
 
 _current: ContextVar[JobContext | None] = ContextVar("pgjobs_current_job", default=None)
@@ -79,6 +113,9 @@ def separate_session() -> Iterator[Session]:
     never committed. Everything else belongs in ``current_session()``.
     """
     ctx = _require()
-    with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
-        bind_tenant(session, ctx.tenant_id)
+    session = open_job_session(ctx.engine, ctx.message)
+    try:
         yield session
+        session.commit()
+    finally:
+        session.close()

@@ -1,4 +1,4 @@
-"""Cancel and reschedule jobs from application code, in the caller's transaction.
+"""Cancel, reschedule and retry jobs from application code, in the caller's transaction.
 
 ``cancel(session, job_id)`` and ``reschedule(session, job_id, eta=...)`` act on waiting or
 delayed jobs of the session's tenant only (RLS and the store's functions decide, not a
@@ -76,3 +76,13 @@ def reschedule(
         raise JobRunning(f"job {job_id} is running: too late to reschedule it")
     if outcome == "finished":
         raise JobFinished(f"job {job_id} has finished: nothing to reschedule")
+
+
+def retry_dead(target: Target, job_ids: Iterable[str | uuid.UUID]) -> dict[str, str]:
+    """Run dead letters of the session's tenant again, attempts reset, in the caller's
+    transaction. Outcome per id: ``rerun``, ``key_held`` (a newer live job holds its unique
+    key), the status that rules it out (``waiting``, ``running``, ``done``, ``cancelled``),
+    or ``missing``."""
+    ids = _ids(job_ids)
+    outcomes = control.retry(raw_connection(target), ids)
+    return {str(i): outcomes.get(i, "missing") for i in ids}

@@ -13,3 +13,8 @@ class EnqueueRefused(MiddlewareError, ValueError):
 
 class TenantUnavailable(Exception):
     """The job's tenant does not exist or is inactive: the job is dead-lettered, not retried."""
+
+
+class PoisonValue(ValueError):
+    """A value PostgreSQL would refuse to store (NaN, a NUL character, a non-JSON object):
+    the job is dead-lettered at once with this error, since retrying cannot help."""

@@ -4,32 +4,26 @@ Every event of a job goes through :func:`record`, so its log line and its counte
 disagree, and a log line always carries the same fields (job id, actor, queue, tenant,
 attempt, duration, error). The events middleware, the rescuer and progress reports call it.
 
-Application code can subscribe with :func:`listen`: the broker's statements notify
-``pgjobs.events`` in the transaction that changes the job, with ids only (LISTEN is not under
-Row-Level Security), and the subscriber reads the row through RLS if it needs more.
+Application code can subscribe with :func:`listen`: the job store's statements notify
+``pgjobs.events`` in the transaction that changes the jobs, with ids only (LISTEN is not
+under Row-Level Security), and the subscriber reads the rows through RLS if it needs more.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
-from app.broker.queries import EVENTS_CHANNEL
-from app.jobs import metrics, queries
+from app.db.connections import connect
+from app.jobs import metrics
+from app.store.channels import EVENTS, EVENTS_CHANNEL, Event, parse_events
 
 logger = logging.getLogger("pgjobs.events")
 
-#: Every lifecycle event, in the order a job may go through them.
-EVENTS = (
-    "enqueued", "active", "progress", "completed", "failed", "retrying", "dead", "stalled",
-    "rescued", "cancelled",
-)
+__all__ = ["EVENTS", "Event", "listen", "record", "set_happy_path_level"]
 
 #: Every job goes through these: logged at DEBUG unless JOBS_EVENTS_LOG_LEVEL says otherwise
 #: (two INFO lines per job cost more CPU than running a no-op job; see the README figures).
@@ -83,38 +77,13 @@ def record(
     logger.log(level, " ".join(parts))
 
 
-def publish(conn: psycopg.Connection, event: str, jobs: Iterable[tuple[Any, str]]) -> None:
-    """Notify ``pgjobs.events`` of ``event`` for ``(message_id, queue)`` pairs, on ``conn``.
-
-    For code that changes job rows outside the broker (an operator's cancel): it joins the
-    caller's transaction, so subscribers hear of it at commit, like the broker's own events.
-    """
-    pairs = list(jobs)
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
-    if pairs:
-        conn.execute(queries.PUBLISH, {
-            "event": event, "ids": [str(m) for m, _ in pairs], "queues": [q for _, q in pairs],
-        })
-
-
-@dataclass(frozen=True)
-class Event:
-    """One notification from ``pgjobs.events``: what happened to which job, nothing else."""
-
-    event: str
-    message_id: str
-    queue: str
-
-
 def listen(url: str, *, timeout: float | None = None) -> Iterator[Event]:
     """Yield events as they are committed, for ``timeout`` seconds (None: for ever).
 
-    Opens its own connection (LISTEN needs one outside any transaction). Any role may
-    listen: the payloads carry ids only.
+    Opens its own connection (LISTEN needs a session of its own: a direct URL, not a
+    transaction pooler). Any role may listen: the payloads carry ids only.
     """
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, name="pgjobs-events") as conn:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
         for notify in conn.notifies(timeout=timeout):
-            payload = json.loads(notify.payload)
-            yield Event(payload["event"], payload["message_id"], payload["queue"])
+            yield from parse_events(notify.payload)

@@ -14,11 +14,21 @@ from typing import Any
 
 
 def describe(exc: BaseException) -> str:
-    """An error as ``Type: message`` for ``last_error`` and hooks, never its input values.
+    """An error as ``Type: message`` for ``last_error``, logs and hooks, never input values.
 
-    pydantic's ValidationError prints every offending input value; a payload may hold
-    personal data or secrets, so only each error's location and message are kept.
+    Some errors print the data they were given: pydantic's ValidationError every refused
+    input value, SQLAlchemy's the statement's parameters, PostgreSQL's DETAIL the values of
+    a violated key. A payload may hold personal data or secrets, so only each validation
+    error's location and message, and a database error's primary message, are kept.
     """
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException) and hasattr(exc, "statement"):
+        exc = orig  # SQLAlchemy's wrapper: the driver's error, without the parameters
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if primary is not None:
+        state = getattr(exc, "sqlstate", None)
+        return f"{type(exc).__name__}: {primary} (SQLSTATE {state})"[:4000]
     errors = getattr(exc, "errors", None)
     if callable(errors) and type(exc).__name__ == "ValidationError":
         try:

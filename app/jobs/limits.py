@@ -15,7 +15,8 @@ value, stop the process at import time; unknown option names are refused by dram
 
 The key is the job's tenant unless the actor's ``limit_key`` is a function of the job's
 arguments (e.g. ``lambda order: order["channel_id"]``) or the caller passes
-``enqueue(..., limit_key="channel-123")``.
+``enqueue(..., limit_key="channel-123")``; either way the key is scoped to the job's tenant
+by the database, so no tenant can spend another tenant's rate or concurrency budget.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from dramatiq import Message
 from dramatiq.middleware import MiddlewareError
 
-from app.broker.limits import SYSTEM_KEY, Limits
+from app.broker.limits import Limits
 
 #: Actor option -> field of ``Limits``.
 LIMIT_OPTIONS = {
@@ -84,17 +85,22 @@ def merge(queue: str, current: Limits, declared: dict[str, Any], source: str) ->
     return replace(current, **declared)
 
 
-def key_for(message: Message, actor_options: Mapping[str, Any]) -> str:
-    """The job's limit key: the caller's, else the actor's function of the arguments, else
-    the tenant (``system`` for jobs without one)."""
+def key_for(message: Message, actor_options: Mapping[str, Any]) -> str | None:
+    """The job's limit key within its tenant: the caller's, else the actor's function of the
+    arguments, else None (the tenant's own default key).
+
+    Whatever it is, the database scopes it to the job's tenant (``<tenant>/<key>``), so a
+    caller naming another tenant's key only ever names a key of its own.
+    """
     given = message.options.get("limit_key")
     if given is None:
         key = actor_options.get("limit_key", TENANT_KEY)
-        if callable(key):
-            given = key(*message.args, **message.kwargs)
-        else:
-            given = message.options.get("tenant_id") or SYSTEM_KEY
-    if given is None or str(given) == "":
+        if not callable(key):
+            return None
+        given = key(*message.args, **message.kwargs)
+        if given is None:
+            return None
+    if not isinstance(given, str | int) or isinstance(given, bool) or str(given) == "":
         raise LimitsInvalid(
             f"actor {message.actor_name!r}: the limit key must be a non-empty string, "
             f"got {given!r}"

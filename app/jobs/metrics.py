@@ -20,6 +20,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from app.store.rows import QueueGauge
+
 logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -68,15 +70,16 @@ def observe(queue: str, actor: str | None, outcome: str, seconds: float) -> None
     child.observe(seconds)
 
 
-def set_queue_gauges(rows: list[tuple[str, int, int, int, float]], known: set[str]) -> set[str]:
+def set_queue_gauges(rows: list[QueueGauge], known: set[str]) -> set[str]:
     """Publish the leader's view of every queue; queues no longer seen drop to zero."""
     seen = set()
-    for queue, waiting, delayed, active, oldest in rows:
+    for row in rows:
+        queue = row.queue
         seen.add(queue)
-        DEPTH.labels(queue, "waiting").set(waiting)
-        DEPTH.labels(queue, "delayed").set(delayed)
-        DEPTH.labels(queue, "active").set(active)
-        OLDEST.labels(queue).set(oldest)
+        DEPTH.labels(queue, "waiting").set(row.waiting)
+        DEPTH.labels(queue, "delayed").set(row.delayed)
+        DEPTH.labels(queue, "active").set(row.active)
+        OLDEST.labels(queue).set(row.oldest_waiting_seconds)
     for queue in known - seen:
         for status in ("waiting", "delayed", "active"):
             DEPTH.labels(queue, status).set(0)

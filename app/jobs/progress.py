@@ -7,11 +7,10 @@ commits when the job ends. The same statement notifies ``pgjobs.events``.
 
 from __future__ import annotations
 
-import dramatiq
-
-from app.jobs import queries
 from app.jobs.context import current_job
 from app.jobs.events import record
+from app.jobs.outcome import check_number, check_text
+from app.store import outcomes
 
 MAX_MESSAGE = 1000
 
@@ -21,23 +20,26 @@ def report_progress(percent: float, message: str | None = None) -> bool:
 
     Returns False when this attempt no longer holds the job (it was rescued meanwhile).
     Each call is one round trip: report on meaningful steps, not on every item of a loop.
+    A value PostgreSQL cannot store (NaN, a NUL character) dead-letters the job
+    (``PoisonValue``), as retrying would fail the same way.
     """
     ctx = current_job()
     if ctx is None:
         raise RuntimeError("report_progress() is only available inside a running job")
+    check_number(percent, "progress")
     if not 0 <= percent <= 100:
         raise ValueError(f"progress must be between 0 and 100, got {percent!r}")
     value = round(percent)
     text = message[:MAX_MESSAGE] if message is not None else None
+    if text is not None:
+        check_text(text, "the progress message")
     job = ctx.message
-    broker = dramatiq.get_broker()
-    with broker.jobs_pool.connection() as conn:  # type: ignore[attr-defined]
-        held = conn.execute(queries.PROGRESS, {
-            "progress": value, "message": text, "id": job.message_id,
-            "worker": broker.worker_id,  # type: ignore[attr-defined]
-        }).rowcount == 1
+    broker = ctx.broker
+    with broker.jobs_pool.connection() as conn:
+        held = outcomes.progress(conn, job.message_id, value, text, broker.worker_id)
     if held:
         record("progress", message_id=job.message_id, actor=job.actor_name,
                queue=job.queue_name, tenant=job.tenant_id, attempt=job.attempt,
                progress=value)
     return held
+

@@ -1,33 +1,40 @@
 """Read jobs by id: status, progress, result, error; wait for many jobs at once.
 
+Reads by id are tenant reads: they go through Row-Level Security for the caller's tenant,
+so a job id of another tenant is simply not found. Pass the transaction to read in
+(``db=``: a tenant session, or ``current_session()`` in a job), or ``tenant=`` (application
+code naming its tenant, as ``tenant_session`` does); inside a job or a ``tenant_session``
+block the tenant is that one. Operators read any job explicitly with ``operator=True``
+(the owner's connection).
+
 ``wait_for_results(ids, timeout)`` uses one connection that LISTENs on ``pgjobs.events``
 and runs one query per wake-up for all the ids still awaited (a safety-net poll covers a
 missed notification), instead of a blocking connection per id.
-
-Reads go through Row-Level Security: pass a tenant session (``db=``) or ``tenant=`` to read
-as ``app_user``; without either they use the worker role (trusted backend code).
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from app.broker.queries import EVENTS_CHANNEL
 from app.config import get_settings
+from app.db.connections import connect
 from app.db.engine import Target, raw_connection
-from app.jobs import queries
+from app.db.tenant import open_tenant_session, parse_tenant
+from app.jobs.context import current_job
+from app.store import reads
+from app.store.channels import EVENTS_CHANNEL, TERMINAL_EVENTS, parse_events
+from app.store.rows import JobInfo
 
-TERMINAL = {"completed", "dead", "cancelled"}
+__all__ = ["JobFailed", "JobInfo", "JobNotFinished", "JobNotFound", "JobsTimeout",
+           "get_job", "get_jobs", "get_result", "wait_for_results"]
+
+SET_TENANT = "SELECT set_config('app.tenant_id', %(tenant)s, false)"
 
 
 class JobNotFound(LookupError):
@@ -56,94 +63,67 @@ class JobsTimeout(TimeoutError):
         self.pending = pending
 
 
-@dataclass(frozen=True)
-class JobInfo:
-    message_id: str
-    queue: str
-    #: waiting, delayed, active, completed, dead or cancelled.
-    status: str
-    actor_name: str | None
-    tenant_id: uuid.UUID | None
-    priority: int
-    attempts: int
-    max_attempts: int | None
-    progress: int | None
-    progress_message: str | None
-    result: Any
-    last_error: str | None
-    unique_key: str | None
-    eta: datetime
-    enqueued_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL
+def _implicit_tenant() -> uuid.UUID | None:
+    ctx = current_job()
+    return ctx.tenant_id if ctx is not None else None
 
 
-def _status(state: str, delayed: bool, cancelled: bool) -> str:
-    if state == "queued":
-        return "delayed" if delayed else "waiting"
-    if state == "consumed":
-        return "active"
-    if state == "done":
-        return "completed"
-    return "cancelled" if cancelled else "dead"
-
-
-def _info(row: dict[str, Any]) -> JobInfo:
-    status = _status(row.pop("state"), row.pop("delayed"), row.pop("cancelled"))
-    row["message_id"] = str(row["message_id"])
-    return JobInfo(status=status, **row)
-
-
-def _rows(conn: psycopg.Connection, query: str, ids: list[str]) -> dict[str, JobInfo]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return {job.message_id: job for job in map(_info, cur.execute(query, {"ids": ids}))}
-
-
-
-def _connect(tenant: uuid.UUID | str | None) -> psycopg.Connection:
+def _reader(
+    db: Target | None, tenant: uuid.UUID | str | None, operator: bool
+) -> psycopg.Connection[Any] | None:
+    """A connection of the caller's own to read on, or None when ``db`` is used."""
+    if db is not None:
+        return None
     settings = get_settings()
-    url = settings.app_database_url if tenant is not None else settings.worker_database_url
-    conn = psycopg.connect(url, autocommit=True, application_name="pgjobs-results")
-    if tenant is not None:
-        conn.execute(queries.SET_TENANT, {"tenant": str(tenant)})
+    if operator:
+        return connect(settings.database_url, name="pgjobs-results")
+    if tenant is None:
+        tenant = _implicit_tenant()
+    if tenant is None:
+        raise TypeError("reading jobs by id is a tenant read: pass db= (the transaction to "
+                        "read in), tenant=, or operator=True for the operator path")
+    conn = connect(settings.app_database_url, name="pgjobs-results")
+    conn.execute(SET_TENANT, {"tenant": str(parse_tenant(tenant))})
     return conn
 
 
 def get_jobs(
     ids: Iterable[str | uuid.UUID], *, db: Target | None = None,
-    tenant: uuid.UUID | str | None = None,
+    tenant: uuid.UUID | str | None = None, operator: bool = False,
 ) -> dict[str, JobInfo]:
-    """The jobs among ``ids`` that exist (and are visible), by id, in one query."""
+    """The jobs among ``ids`` that exist and are visible to the caller, by id, in one query."""
     wanted = [str(i) for i in ids]
-    if db is not None:
-        return _rows(raw_connection(db), queries.JOBS, wanted)
-    with _connect(tenant) as conn:
-        return _rows(conn, queries.JOBS, wanted)
+    if db is None and tenant is None and not operator:
+        db = open_tenant_session()
+    conn = _reader(db, tenant, operator)
+    if conn is None:
+        assert db is not None
+        return reads.jobs(raw_connection(db), wanted)
+    with conn:
+        return reads.jobs(conn, wanted)
 
 
 def get_job(
-    job_id: str | uuid.UUID, *, db: Target | None = None, tenant: uuid.UUID | str | None = None
+    job_id: str | uuid.UUID, *, db: Target | None = None,
+    tenant: uuid.UUID | str | None = None, operator: bool = False,
 ) -> JobInfo:
     """One job's status, progress, result and error; JobNotFound if there is none."""
-    job = get_jobs([job_id], db=db, tenant=tenant).get(str(job_id))
+    job = get_jobs([job_id], db=db, tenant=tenant, operator=operator).get(str(job_id))
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     return job
 
 
 def get_result(
-    job_id: str | uuid.UUID, *, db: Target | None = None, tenant: uuid.UUID | str | None = None
+    job_id: str | uuid.UUID, *, db: Target | None = None,
+    tenant: uuid.UUID | str | None = None, operator: bool = False,
 ) -> Any:
     """A completed job's JSON result (None if it returned nothing).
 
     Raises JobNotFinished while it is pending or running, JobFailed if it is dead or
     cancelled, JobNotFound if there is no such job.
     """
-    job = get_job(job_id, db=db, tenant=tenant)
+    job = get_job(job_id, db=db, tenant=tenant, operator=operator)
     if job.status == "completed":
         return job.result
     if job.finished:
@@ -153,22 +133,28 @@ def get_result(
 
 def wait_for_results(
     ids: Iterable[str | uuid.UUID], timeout: float = 30.0, *,
-    tenant: uuid.UUID | str | None = None, poll: float = 1.0,
+    tenant: uuid.UUID | str | None = None, operator: bool = False, poll: float = 1.0,
 ) -> dict[str, JobInfo]:
     """Wait until every job in ``ids`` is finished (completed, dead or cancelled).
 
     Returns them by id (``.result``, ``.status``, ``.last_error``); raises JobsTimeout,
     carrying those that finished, if some are still pending after ``timeout`` seconds.
-    An id that does not exist (or is not visible) stays pending.
+    An id that does not exist (or is not visible to the tenant) stays pending.
     """
     pending = {str(i) for i in ids}
     finished: dict[str, JobInfo] = {}
     deadline = time.monotonic() + timeout
-    with _connect(tenant) as conn:
+    if tenant is None and not operator:
+        session = open_tenant_session()
+        if session is not None:
+            tenant = session.info.get("tenant_id")
+    conn = _reader(None, tenant, operator)
+    assert conn is not None
+    with conn:
         # LISTEN before the first query: a job finishing in between is still heard of.
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
         while True:
-            done = _rows(conn, queries.FINISHED, sorted(pending))
+            done = reads.jobs(conn, sorted(pending), finished_only=True)
             finished.update(done)
             pending -= done.keys()
             left = deadline - time.monotonic()
@@ -179,16 +165,11 @@ def wait_for_results(
             _wait_for_news(conn, pending, min(left, poll))
 
 
-def _wait_for_news(conn: psycopg.Connection, pending: set[str], timeout: float) -> None:
+def _wait_for_news(conn: psycopg.Connection[Any], pending: set[str], timeout: float) -> None:
     """Block until an awaited job reaches a terminal event (or ``timeout``); drain the rest."""
     for notify in conn.notifies(timeout=timeout):
-        try:
-            payload = json.loads(notify.payload)
-        except ValueError:
-            continue
-        if payload.get("event") in ("completed", "dead", "cancelled") and payload.get(
-            "message_id"
-        ) in pending:
+        if any(e.event in TERMINAL_EVENTS and e.message_id in pending
+               for e in parse_events(notify.payload)):
             break
     # Everything already delivered is read without waiting, so one query covers a burst.
     for _ in conn.notifies(timeout=0):

@@ -1,32 +1,32 @@
 """Build the broker with its middleware stack; ``configure()`` makes it dramatiq's global.
 
-The stack is chosen deliberately (it is part of every job's cost): dramatiq's cheap
-defaults minus Prometheus and its Retries, plus leases, enqueue defaults, our retries and
-the tenant context. Retries sits before TenantContext so that, after a job, the tenant
-transaction has committed or failed before the retry decision is taken.
+The stack is chosen deliberately (it is part of every job's cost): dramatiq's AgeLimit,
+TimeLimit and ShutdownNotifications, plus worker leases, maintenance (leader only), the
+declarations of our actor options and the job lifecycle, which decides every outcome.
+dramatiq's Retries, Callbacks and Pipelines are left out: retries are the lifecycle's (same
+row, backoff from the queue policy), and callbacks and pipelines would enqueue later from
+options stored in a row, which tenant data must never steer (they are refused at enqueue).
 """
 
 from __future__ import annotations
 
+import functools
+
 import dramatiq
 from dramatiq import Middleware
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    Pipelines,
-    ShutdownNotifications,
-    TimeLimit,
-)
+from dramatiq.middleware import AgeLimit, ShutdownNotifications, TimeLimit
 
 from app.broker import PostgresJobsBroker
 from app.broker.leases import WorkerLeases
 from app.config import get_settings
-from app.jobs.maintenance import Maintenance
-from app.jobs.middleware.defaults import JobDefaults
-from app.jobs.middleware.events import JobEvents
-from app.jobs.middleware.limits import JobLimits
-from app.jobs.middleware.retries import JobRetries
-from app.jobs.middleware.tenant import TenantContext
+from app.jobs.enqueue import send
+from app.jobs.middleware.declarations import JobDeclarations
+from app.jobs.middleware.lifecycle import JobLifecycle
+from app.maintenance.service import Maintenance
+
+
+class BrokerUnavailable(RuntimeError):
+    """dramatiq's global broker is not ours, or ours cannot be built from the settings."""
 
 
 def default_middleware() -> list[Middleware]:
@@ -35,49 +35,54 @@ def default_middleware() -> list[Middleware]:
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
-        Callbacks(),
-        Pipelines(),
         WorkerLeases(
             lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
             neighbour_rescue=settings.neighbour_rescue,
         ),
-        # Before retries and tenant: its after-hooks run after theirs and log the outcome.
-        JobEvents(
-            metrics_port=settings.metrics_port, happy_path_level=settings.events_log_level
-        ),
-        Maintenance(
-            interval=settings.maintenance_seconds, batch=settings.retention_batch
-        ),
-        JobDefaults(),
-        JobLimits(),
-        JobRetries(),
-        TenantContext(pool_size=settings.worker_pool_size),
+        Maintenance(interval=settings.maintenance_seconds, batch=settings.retention_batch,
+                    rescue_interval=settings.heartbeat_seconds),
+        JobDeclarations(),
+        JobLifecycle(pool_size=settings.worker_pool_size, metrics_port=settings.metrics_port,
+                     happy_path_level=settings.events_log_level),
     ]
 
 
 def build_broker(url: str | None = None) -> PostgresJobsBroker:
     """A broker connecting as ``app_worker`` (or ``url``), not yet dramatiq's global."""
     settings = get_settings()
-    worker_url = url or settings.worker_database_url
-    return PostgresJobsBroker(
-        url=worker_url,
+    broker = PostgresJobsBroker(
+        url=url or settings.worker_database_url,
         middleware=default_middleware(),
         claim_batch=settings.claim_batch,
         poll_seconds=settings.poll_seconds,
     )
+    broker.sender = functools.partial(send, broker)
+    return broker
 
 
 def configure(url: str | None = None) -> PostgresJobsBroker:
-    """Build the broker and set it as dramatiq's global, once per process."""
-    current = dramatiq.get_broker() if _has_global() else None
+    """Build the broker and set it as dramatiq's global, once per process.
+
+    Idempotent: every ``@job`` calls it, so no module has to configure the broker before
+    declaring actors. Raises ``BrokerUnavailable`` if another broker was set first.
+    """
+    current = _global()
     if isinstance(current, PostgresJobsBroker):
         return current
-    broker = build_broker(url)
+    if current is not None:
+        raise BrokerUnavailable(
+            f"dramatiq's global broker is a {type(current).__name__}, set before pgjobs "
+            "configured its own: pgjobs actors run on the PostgreSQL broker only (remove the "
+            "other dramatiq.set_broker() call)")
+    try:
+        broker = build_broker(url)
+    except ValueError as exc:
+        raise BrokerUnavailable(f"cannot configure the job broker: {exc}") from exc
     dramatiq.set_broker(broker)
     return broker
 
 
-def _has_global() -> bool:
+def _global() -> dramatiq.Broker | None:
     from dramatiq import broker as broker_module
 
-    return broker_module.global_broker is not None
+    return broker_module.global_broker

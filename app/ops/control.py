@@ -1,12 +1,13 @@
-"""Job control: cancel, retry dead letters, requeue. Each call is one transaction.
+"""Job control for operators: cancel, retry dead letters, requeue. Each call one transaction.
 
 Named jobs are all-or-nothing: an unknown id (``UnknownJob``) or a job whose state rules
 the operation out (``NotApplicable``) changes nothing. ``retry_all`` takes every dead letter
-it can and reports the ones it skipped.
+it can and reports the ones it skipped. The transitions themselves are the job store's
+(``app.store.control``): the same ones tenant code gets for its own jobs.
 
 Unique keys: a job run again holds its unique key again while it is live. If a newer job
 took the key meanwhile and still holds it, running the old one would duplicate its work,
-so it is skipped; a holder past its window gives the key up, as on enqueue.
+so it is refused (``key_held``); a holder past its window gives the key up, as on enqueue.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from app.ops import queries
 from app.ops.errors import NotApplicable, UnknownJob
+from app.store import control
+from app.store import operator as queries
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,8 @@ Row = dict[str, Any]
 
 CANCEL_REASON = "cancelled by operator"
 CANCELLABLE = ("waiting", "delayed", "retrying")
-FINISHED = ("completed", "dead", "cancelled")
+#: Statuses of finished jobs as the store's rerun names them.
+FINISHED = {"completed": "done", "dead": "dead", "cancelled": "cancelled"}
 
 
 @dataclass
@@ -46,7 +50,7 @@ def cancel(conn: Conn, ids: Sequence[uuid.UUID], *, reason: str = CANCEL_REASON)
         rows = _lock(conn, ids)
         _refuse(rows, lambda r: None if r["status"] in CANCELLABLE else
                 f"{r['status']}: only waiting, delayed or retrying jobs can be cancelled")
-        conn.execute(queries.CANCEL, {"ids": [r["message_id"] for r in rows], "reason": reason})
+        control.operator_cancel(conn, [r["message_id"] for r in rows], reason)
     _log("cancelled", rows)
     return Outcome(changed=rows)
 
@@ -57,9 +61,8 @@ def retry(conn: Conn, ids: Sequence[uuid.UUID]) -> Outcome:
         rows = _lock(conn, ids)
         _refuse(rows, lambda r: None if r["status"] == "dead" else
                 f"{r['status']}: only dead letters are retried (see requeue)")
-        keys, skipped = _take_keys(conn, rows)
-        _refuse(skipped, lambda r: r["reason"])
-        _rerun(conn, rows, keys)
+        held = _rerun(conn, rows)
+        _refuse(held, lambda r: r["reason"])
     _log("retried", rows)
     return Outcome(changed=rows)
 
@@ -68,10 +71,9 @@ def retry_all(conn: Conn, *, queue: str | None = None) -> Outcome:
     """Send every dead letter (of ``queue``) back; skip those whose unique key is taken."""
     with conn.transaction():
         rows = conn.execute(queries.LOCK_DEAD, {"queue": queue}).fetchall()
-        keys, skipped = _take_keys(conn, rows)
+        skipped = _rerun(conn, rows)
         held = {r["message_id"] for r in skipped}
         rows = [r for r in rows if r["message_id"] not in held]
-        _rerun(conn, rows, keys)
     _log("retried", rows)
     return Outcome(changed=rows, skipped=skipped)
 
@@ -90,12 +92,10 @@ def requeue(conn: Conn, ids: Sequence[uuid.UUID]) -> Outcome:
                     "reason": "already waiting"} for r in rows if r["status"] == "waiting"]
         due = [r for r in rows if r["status"] in ("delayed", "retrying")]
         finished = [r for r in rows if r["status"] in FINISHED]
-        keys, skipped = _take_keys(conn, finished)
-        _refuse(skipped, lambda r: r["reason"])
         if due:
-            conn.execute(queries.RUN_NOW, {"ids": [r["message_id"] for r in due]})
-            _notify(conn, due)
-        _rerun(conn, finished, keys)
+            control.operator_reschedule(conn, [r["message_id"] for r in due], datetime.now(UTC))
+        held = _rerun(conn, finished)
+        _refuse(held, lambda r: r["reason"])
     _log("requeued", due + finished)
     return Outcome(changed=due + finished, skipped=waiting)
 
@@ -119,38 +119,20 @@ def _refuse(rows: list[Row], reason_for: Callable[[Row], str | None]) -> None:
         raise NotApplicable("; ".join(problems))
 
 
-def _take_keys(conn: Conn, rows: list[Row]) -> tuple[dict[uuid.UUID, str | None], list[Row]]:
-    """The unique key each job will hold when run again, and the jobs whose key is taken."""
-    keys: dict[uuid.UUID, str | None] = {}
-    skipped: list[Row] = []
-    for row in rows:
-        mid, key = row["message_id"], row["unique_key"] or row["wanted_key"]
-        if key is None or row["unique_key"] is not None:
-            keys[mid] = key  # no key, or the job still holds its own (nobody else can)
-            continue
-        params = {"tenant": row["tenant_id"], "key": key, "id": mid}
-        conn.execute(queries.RELEASE_KEY, params)
-        holder = conn.execute(queries.KEY_HOLDER, params).fetchone()
-        if holder is not None:
-            skipped.append({
-                "message_id": mid, "status": row["status"],
-                "reason": f"unique key {key!r} is held by job {holder['message_id']}",
-            })
-        else:
-            keys[mid] = key
-    return keys, skipped
-
-
-def _rerun(conn: Conn, rows: list[Row], keys: dict[uuid.UUID, str | None]) -> None:
+def _rerun(conn: Conn, rows: list[Row]) -> list[Row]:
+    """Run finished ``rows`` again; the ones whose unique key another live job holds."""
     if not rows:
-        return
-    ids = [r["message_id"] for r in rows]
-    conn.execute(queries.RERUN, {"ids": ids, "keys": [keys[i] for i in ids]})
-    _notify(conn, rows)
-
-
-def _notify(conn: Conn, rows: list[Row]) -> None:
-    conn.execute(queries.NOTIFY, {"queues": sorted({r["queue"] for r in rows})})
+        return []
+    status = {r["message_id"]: r["status"] for r in rows}
+    states = sorted({FINISHED[s] for s in status.values()})
+    held = []
+    for change in control.operator_rerun(conn, list(status), states):
+        if change.outcome == "key_held":
+            key = next(r["unique_key"] or r["wanted_key"] for r in rows
+                       if r["message_id"] == change.message_id)
+            held.append({"message_id": change.message_id, "status": status[change.message_id],
+                         "reason": f"unique key {key!r} is held by another live job"})
+    return held
 
 
 def _log(event: str, rows: list[Row]) -> None:

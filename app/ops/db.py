@@ -8,15 +8,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.config import get_settings
-from app.ops import queries
+from app.db import connections
 
 
 def connect(url: str | None = None) -> psycopg.Connection[dict[str, Any]]:
-    """An autocommit owner connection; the views judge worker liveness by our lease."""
-    settings = get_settings()
-    conn = psycopg.connect(
-        url or settings.database_url, autocommit=True, row_factory=dict_row,
-        connect_timeout=5, application_name="pgjobs-ops",
-    )
-    conn.execute(queries.SET_LEASE, {"lease": str(settings.lease_seconds)})
-    return conn
+    """An autocommit owner connection (workers are judged alive by their own leases)."""
+    return connections.connect(url or get_settings().database_url, name="pgjobs-ops",
+                               row_factory=dict_row)

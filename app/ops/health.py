@@ -14,12 +14,13 @@ from typing import Any
 
 import psycopg
 
-from app.ops import queries
 from app.ops.db import connect
+from app.store import operator as queries
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+MIGRATION_VERSION = "SELECT version_num FROM alembic_version"
 
 
 @dataclass
@@ -78,7 +79,7 @@ def check(
 def _migrations(conn: psycopg.Connection[dict[str, Any]], report: Report) -> None:
     heads = script_heads()
     try:
-        applied = {r["version_num"] for r in conn.execute(queries.MIGRATION_VERSION)}
+        applied = {r["version_num"] for r in conn.execute(MIGRATION_VERSION)}
     except psycopg.errors.UndefinedTable:
         report.add("migrations", FAIL, "not migrated: no alembic_version table")
         return

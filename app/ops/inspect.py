@@ -7,8 +7,8 @@ from typing import Any
 
 import psycopg
 
-from app.ops import queries
 from app.ops.errors import UnknownJob
+from app.store import operator as queries
 
 Conn = psycopg.Connection[dict[str, Any]]
 Row = dict[str, Any]

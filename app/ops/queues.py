@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 
-from app.ops import queries
 from app.ops.errors import BadArgument
+from app.store import operator as queries
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,5 @@
 """Every SQL statement of the scheduler, in one place, with bound parameters only."""
 
-TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext(%(key)s))"
-UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(key)s))"
-
 # Every (task, cron, time zone) some active tenant is scheduled on, with overrides applied.
 DESIRED_SCHEDULES = """
 SELECT DISTINCT r.task, coalesce(o.cron, r.cron) AS cron,

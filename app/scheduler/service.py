@@ -21,12 +21,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine
 
 from app.config import get_settings
+from app.db.connections import connect
 from app.db.engine import sqlalchemy_url
+from app.maintenance.leader import DedicatedSession, Leadership
 from app.scheduler import queries
 from app.scheduler.definitions import load_schedules
 from app.scheduler.executor import SlotExecutor
 from app.scheduler.health import Instance
-from app.scheduler.leader import LeaderLock
 from app.scheduler.settings import SchedulerSettings
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class SchedulerService:
     def _conn(self, url: str) -> psycopg.Connection[Any]:
         conn = self._conns.get(url)
         if conn is None or conn.closed or conn.broken:
-            conn = self._conns[url] = psycopg.connect(url, autocommit=True, connect_timeout=5)
+            conn = self._conns[url] = connect(url, name="pgjobs-scheduler")
         return conn
 
     def _close(self) -> None:
@@ -74,19 +75,21 @@ class SchedulerService:
     def run(self) -> None:
         import app.actors  # noqa: F401  the broker and every actor, before the first firing
 
-        lock = LeaderLock(self._owner_url, self.settings.lock_key)
+        session = DedicatedSession(self._owner_url, "pgjobs-scheduler-lock")
+        lock = Leadership(self.settings.lock_key, session, lambda: session.generation)
         logger.info("event=scheduler_started sync_seconds=%s lock_retry_seconds=%s",
                     self.settings.sync_seconds, self.settings.lock_retry_seconds)
         try:
             self._beat("standby")
             while not self.stopping.is_set():
-                if lock.try_acquire():
+                if lock.attempt():
                     self._lead(lock)
                 else:
                     self._beat("standby")
                     self.stopping.wait(self.settings.lock_retry_seconds)
         finally:
-            lock.release()
+            lock.resign()
+            session.close()
             if self._instance is not None:
                 try:
                     self._instance.unregister()
@@ -95,7 +98,7 @@ class SchedulerService:
             self._close()
             logger.info("event=scheduler_stopped")
 
-    def _lead(self, lock: LeaderLock) -> None:
+    def _lead(self, lock: Leadership) -> None:
         started = time.monotonic()
         try:
             if self._instance is None:
@@ -122,7 +125,7 @@ class SchedulerService:
                         self._instance.id if self._instance else None,
                         (time.monotonic() - started) * 1000)
             while not self.stopping.wait(self.settings.sync_seconds):
-                if not lock.alive():
+                if not lock.attempt():
                     logger.error("event=leadership_lost reason=lock_connection_dropped")
                     break
                 self._sync(scheduler)
@@ -130,8 +133,7 @@ class SchedulerService:
             # Firings in flight finish (short transactions) before the lock is given up.
             scheduler.shutdown(wait=True)
             engine.dispose()
-            lock.release()
-            logger.info("event=leadership_released")
+            lock.resign()
 
     def _sync(self, scheduler: BackgroundScheduler, *, takeover: bool = False) -> None:
         try:

@@ -12,7 +12,6 @@ Create Date: 2026-11-22
 import os
 
 from alembic import op
-from psycopg import sql
 
 revision = "0001"
 down_revision = None
@@ -188,16 +187,17 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON activity_events, webhook_events TO app_u
 
 
 def _set_passwords() -> None:
-    """Give the roles passwords from the environment, when set (secrets never live in code)."""
+    """Give the roles passwords from the environment, when set (secrets never live in code).
+
+    Sent as SCRAM verifiers computed on the client: the password never reaches the server.
+    """
+    from app.db.roles import set_password
+
     conn = op.get_bind().connection.driver_connection
     for role, env in (("app_user", "APP_USER_PASSWORD"), ("app_worker", "APP_WORKER_PASSWORD")):
         password = os.environ.get(env)
         if password:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)
-                )
-            )
+            set_password(conn, role, password)
 
 
 def upgrade() -> None:

@@ -46,7 +46,10 @@ GRANT USAGE ON SCHEMA pgjobs TO app_user, app_actor, app_worker;
 CREATE FUNCTION pgjobs.current_tenant() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$;
+"""
 
+# Also what a later migration's downgrade restores.
+CONTROL = """
 -- Cancel waiting or delayed jobs of the caller's tenant. Returns every named job the
 -- tenant can see with what happened to it: 'cancelled', or its status when it could not be.
 CREATE FUNCTION pgjobs.cancel_jobs(p_ids uuid[], p_reason text DEFAULT 'cancelled')
@@ -127,6 +130,7 @@ GRANT EXECUTE ON FUNCTION pgjobs.cancel_jobs(uuid[], text),
 def upgrade() -> None:
     op.execute(ROLE)
     op.execute(FUNCTIONS)
+    op.execute(CONTROL)
 
 
 def downgrade() -> None:

@@ -36,7 +36,7 @@ ALTER TABLE fault_effects ENABLE ROW LEVEL SECURITY;
 ALTER TABLE fault_effects FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON fault_effects
     USING (tenant_id = {TENANT}) WITH CHECK (tenant_id = {TENANT});
-GRANT SELECT, INSERT ON fault_effects TO app_worker;
+GRANT SELECT, INSERT ON fault_effects TO app_worker, app_actor;
 """
 
 _WRITE = text(

@@ -39,7 +39,7 @@ CREATE TABLE foundation_marks (
     message_id uuid NOT NULL,
     at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-GRANT SELECT, INSERT ON foundation_runs, foundation_marks TO app_worker;
+GRANT SELECT, INSERT ON foundation_runs, foundation_marks TO app_worker, app_actor;
 """
 
 _RECORD_RUN = (

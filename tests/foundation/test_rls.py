@@ -22,7 +22,7 @@ from tests.foundation import actors
 from tests.foundation.helpers import job_row, state
 from tests.support import TestDB, wait_for
 
-ROLES = ("app_user", "app_worker")
+ROLES = ("app_actor", "app_user", "app_worker")
 
 
 def event(event_id: str) -> dict[str, object]:
@@ -89,24 +89,10 @@ def test_application_code_sees_only_its_tenants_jobs(
     assert db.scalar("SELECT count(*) FROM dramatiq.queue") == 2
 
 
-def test_application_code_cannot_enqueue_for_another_tenant(
-    db: TestDB, broker: object, two_tenants_jobs: tuple[uuid.UUID, uuid.UUID, str, str]
-) -> None:
-    tenant_a, tenant_b, _, _ = two_tenants_jobs
-    forged = webhooks.process.message_with_options(args=(event("forged"),),
-                                                   tenant_id=str(tenant_b))
-    with pytest.raises(Exception, match="row-level security") as raised:
-        with tenant_session(tenant_a) as session:
-            raw = session.connection().connection.driver_connection
-            webhooks.process.broker.enqueue_on(raw, [(forged, None)])
-    assert getattr(raised.value, "orig", raised.value).sqlstate == "42501"
-    assert db.scalar("SELECT count(*) FROM dramatiq.queue WHERE message_id = %s",
-                     (forged.message_id,)) == 0
-
-
 @pytest.mark.parametrize("statement", [
     "UPDATE dramatiq.queue SET \"state\" = 'done'",
     "UPDATE dramatiq.queue SET tenant_id = %(other)s",
+    "UPDATE dramatiq.queue SET unique_key = 'k'",
     "DELETE FROM dramatiq.queue",
 ])
 def test_application_code_cannot_change_or_delete_job_rows(
@@ -119,17 +105,6 @@ def test_application_code_cannot_change_or_delete_job_rows(
             conn.execute(statement, {"other": tenant_b})
     assert db.query('SELECT "state"::text, tenant_id FROM dramatiq.queue WHERE message_id = %s',
                     (job_a,)) == [("queued", tenant_a)]
-
-
-def test_the_one_writable_job_column_stays_within_the_tenant(
-    db: TestDB, two_tenants_jobs: tuple[uuid.UUID, uuid.UUID, str, str]
-) -> None:
-    """app_user may give up a finished job's unique key (RELEASE_UNIQUE), only its own."""
-    tenant_a, *_ = two_tenants_jobs
-    with psycopg.connect(db.app_url) as conn:
-        conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenant_a),))
-        assert conn.execute("UPDATE dramatiq.queue SET unique_key = 'k'").rowcount == 1
-    assert db.scalar("SELECT count(*) FROM dramatiq.queue WHERE unique_key = 'k'") == 1
 
 
 def test_roles_are_non_superusers_without_bypassrls(db: TestDB) -> None:
@@ -169,7 +144,7 @@ def test_views_over_tenant_rows_check_rls_as_the_caller(db: TestDB) -> None:
     leaking = db.query("""
         SELECT c.oid::regclass::text, r.rolname
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        CROSS JOIN (VALUES ('app_user'), ('app_worker')) AS r(rolname)
+        CROSS JOIN (VALUES ('app_user'), ('app_actor'), ('app_worker')) AS r(rolname)
         WHERE c.relkind IN ('v', 'm')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
@@ -179,5 +154,5 @@ def test_views_over_tenant_rows_check_rls_as_the_caller(db: TestDB) -> None:
                                              OR 'security_invoker=on' = ANY(c.reloptions),
                                              false))
     """)
-    # app_worker sees every job by design, so only views app_user can read must be invokers.
-    assert [row for row in leaking if row[1] == "app_user"] == []
+    # app_worker sees every job by design; the tenant roles may read invoker views only.
+    assert [row for row in leaking if row[1] != "app_worker"] == []

@@ -39,8 +39,8 @@ CREATE TABLE lifecycle_runs (
     at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE TABLE lifecycle_gates (name text PRIMARY KEY);
-GRANT SELECT, INSERT ON lifecycle_runs, lifecycle_gates TO app_worker;
-GRANT USAGE ON SEQUENCE lifecycle_runs_seq_seq TO app_worker;
+GRANT SELECT, INSERT ON lifecycle_runs, lifecycle_gates TO app_worker, app_actor;
+GRANT USAGE ON SEQUENCE lifecycle_runs_seq_seq TO app_worker, app_actor;
 """
 
 

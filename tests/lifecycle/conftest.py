@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 
-from app.jobs.maintenance import Maintenance
+from app.maintenance.service import Maintenance
 from tests.lifecycle.actors import DDL
 from tests.support import TestDB
 

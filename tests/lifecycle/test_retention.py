@@ -9,9 +9,11 @@ import dramatiq
 import psycopg
 import pytest
 
-from app.jobs import enqueue, enqueue_many, metrics, retention
-from app.jobs.maintenance import Maintenance
+from app.jobs import enqueue, enqueue_many, metrics
 from app.jobs.policies import QUEUES, QueuePolicy
+from app.maintenance import retention
+from app.maintenance.leader import DedicatedSession, Leadership
+from app.maintenance.service import LEADER, Maintenance
 from tests.lifecycle import actors
 from tests.lifecycle.conftest import run_worker
 from tests.support import TestDB, wait_for
@@ -94,7 +96,11 @@ def test_one_leader_prunes_and_publishes_queue_gauges(db: TestDB, broker: dramat
     with psycopg.connect(db.worker_url, autocommit=True) as conn:
         enqueue_many(conn, actors.noop, [((n,), {}) for n in range(3)])
         enqueue_many(conn, actors.noop, [((n,), {}) for n in range(2)], delay=3600)
+    # Two processes' maintenance, each with its own session (a worker's claim connection).
+    sessions = [DedicatedSession(db.worker_url, f"maintenance-{n}") for n in range(2)]
     first, second = Maintenance(), Maintenance()
+    for maintenance, session in zip((first, second), sessions, strict=True):
+        maintenance.leadership = Leadership(LEADER, session, lambda s=session: s.generation)
     try:
         first.tick(broker)
         second.tick(broker)
@@ -109,9 +115,15 @@ def test_one_leader_prunes_and_publishes_queue_gauges(db: TestDB, broker: dramat
         oldest = metrics.REGISTRY.get_sample_value(
             "pgjobs_queue_oldest_waiting_seconds", {"queue": actors.QUEUE})
         assert oldest is not None and oldest >= 0
-        first._close()  # the leader's connection ends (its process died): another takes over
-        second.tick(broker)
-        assert second.leader
+        sessions[0].close()  # the leader's connection ends (its process died): another leads
+
+        def second_leads() -> bool:
+            second.tick(broker)  # the server frees the lock once it sees the session end
+            return second.leader
+
+        wait_for(second_leads, timeout=10, message="the other maintenance to take the lead")
+        first.tick(broker)
+        assert not first.leader
     finally:
-        first._close()
-        second._close()
+        for session in sessions:
+            session.close()

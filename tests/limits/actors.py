@@ -31,8 +31,8 @@ CREATE TABLE IF NOT EXISTS limit_probe (
     started_at timestamptz NOT NULL,
     ended_at timestamptz
 );
-GRANT SELECT, INSERT, UPDATE ON limit_probe TO app_worker;
-GRANT USAGE ON SEQUENCE limit_probe_id_seq TO app_worker;
+GRANT SELECT, INSERT, UPDATE ON limit_probe TO app_worker, app_actor;
+GRANT USAGE ON SEQUENCE limit_probe_id_seq TO app_worker, app_actor;
 """
 
 #: A first attempt of a ``hang_first`` probe sleeps this long: the test kills it before.

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 import psycopg
 from dramatiq.common import dq_name
 
-from app.jobs import metrics, queries
+from app.jobs import metrics
 from app.jobs.policies import QueuePolicy, policy_for
+from app.store import retention
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,9 @@ def _prune_one(
     conn: psycopg.Connection, queue: str, state: str, max_age: float | None, keep: int | None,
     batch: int,
 ) -> int:
-    params = {"queue": queue, "state": state, "max_age": max_age, "keep": keep, "batch": batch}
     total = 0
     for _ in range(MAX_BATCHES):
-        n = conn.execute(queries.PRUNE_BATCH, params).rowcount
+        n = retention.prune_batch(conn, queue, state, max_age, keep, batch)
         total += n
         if n < batch:
             break

@@ -1,10 +1,11 @@
-"""Limits middleware: accept the limit options, check them at import, key each job.
+"""Actor declarations: every option our jobs accept, checked when the actor is declared.
 
-At actor declaration it merges the actor's limits with its queue's policy and registers
-them with the broker (whose consumers then claim that queue through the limited claim); a
-malformed or conflicting limit raises there, so the process does not start. At enqueue it
-gives every job of a limited queue its ``limit_key``. At worker boot it keys waiting jobs
-that were enqueued before their queue had limits, so none is left behind unclaimable.
+dramatiq refuses an actor option no middleware declares, so a typo fails at import. This
+middleware declares ours and checks their values there too: limits are merged with the
+queue's policy and registered with the broker (whose consumers then claim that queue
+through the limited claim); a malformed or conflicting limit, or an ``on_failure`` that is
+not a function, stops the process at import. At worker boot it keys waiting jobs that were
+enqueued before their queue had limits, so none is left behind unclaimable.
 """
 
 from __future__ import annotations
@@ -13,21 +14,35 @@ import logging
 from typing import Any, ClassVar
 
 import dramatiq
-from dramatiq import Message, Middleware
-from dramatiq.errors import ActorNotFound
+from dramatiq import Middleware
 
 from app.broker.broker import PostgresJobsBroker
-from app.broker.limits import Limits, backfill_keys
+from app.broker.limits import Limits
 from app.jobs import limits as declared
 from app.jobs.policies import policy_for
+from app.store import claim
 
 logger = logging.getLogger(__name__)
 
+#: Options of ours (besides the limits): tenant mode, priority, unique window, retries,
+#: the failure hook.
+OPTIONS = {
+    "tenant_free", "job_priority", "unique_window",
+    "max_attempts", "max_retries", "min_backoff", "max_backoff", "retry_when", "throws",
+    "on_failure",
+}
 
-class JobLimits(Middleware):
-    actor_options: ClassVar[set[str]] = declared.ACTOR_OPTIONS
+
+class JobDeclarations(Middleware):
+    actor_options: ClassVar[set[str]] = OPTIONS | declared.ACTOR_OPTIONS
 
     def before_declare_actor(self, broker: PostgresJobsBroker, actor: dramatiq.Actor) -> None:
+        hook = actor.options.get("on_failure")
+        if hook is not None and not callable(hook):
+            raise TypeError(
+                f"actor {actor.actor_name!r}: on_failure must be a function (session, "
+                f"FailedAttempt) called after a failed attempt, got {hook!r} (dramatiq's "
+                "callback actors are not supported: enqueue follow-up jobs in the actor)")
         queue = actor.queue_name
         registry: dict[str, Limits] = broker.queue_limits
         current = registry.get(queue)
@@ -43,23 +58,12 @@ class JobLimits(Middleware):
         if limits.active:
             registry[queue] = limits
 
-    def before_enqueue(self, broker: PostgresJobsBroker, message: Message, delay: Any) -> None:
-        limits = broker.queue_limits.get(message.queue_name)
-        if limits is None:
-            message.options.pop("limit_key", None)  # nothing claims by key on this queue
-            return
-        try:
-            actor_options = broker.get_actor(message.actor_name).options
-        except ActorNotFound:
-            actor_options = {}
-        message.options["limit_key"] = declared.key_for(message, actor_options)
-
     def before_worker_boot(self, broker: PostgresJobsBroker, worker: Any) -> None:
         queues = sorted(q for q in broker.get_declared_queues() if q in broker.queue_limits)
         if not queues:
             return
         with broker.jobs_pool.connection() as conn:
-            keyed = backfill_keys(conn, queues)
+            keyed = claim.backfill_keys(conn, queues)
         for queue in queues:
             logger.info("event=limits queue=%s limits=%r", queue, broker.queue_limits[queue])
         if keyed:

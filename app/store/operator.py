@@ -1,11 +1,11 @@
-"""Every SQL statement of the operations tools, in one place, with bound parameters only.
+"""The operators' statements on the job store: inspection, queue control, housekeeping.
 
-Reads go through the ``jobs`` views (one classification of a job's status, created by
-migration 0002); writes go to ``dramatiq.queue`` and ``dramatiq.paused_queues``. Optional
-filters are written ``(%(x)s::type IS NULL OR col = %(x)s)`` so one statement serves all.
+Run as the owner (``app.ops``, ``make run``'s status screen, the demo). Reads go through the
+``jobs`` views (one classification of a job's status, migration 0002); job control goes
+through the store's functions (``app.store.control``); queue control writes
+``dramatiq.paused_queues`` and deletes in batches. Optional filters are written
+``(%(x)s::type IS NULL OR col = %(x)s)`` so one statement serves all.
 """
-
-SET_LEASE = "SELECT set_config('pgjobs.lease_seconds', %(lease)s, false)"
 
 # -- inspection -------------------------------------------------------------------------
 
@@ -99,56 +99,6 @@ ORDER BY finished_at
 FOR UPDATE
 """
 
-# Subscribers of the lifecycle channel hear of it at commit (the channel and payload shape
-# of app/broker/queries.py's events: ids only, never job data).
-CANCEL = """
-UPDATE dramatiq.queue
-SET "state" = 'rejected', cancelled_at = now(), last_error = %(reason)s, mtime = now(),
-    unique_until = now(), worker_id = NULL
-WHERE message_id = ANY(%(ids)s::uuid[]) AND "state" = 'queued'
-RETURNING pg_notify('pgjobs.events', json_build_object(
-    'event', 'cancelled', 'message_id', message_id,
-    'queue', regexp_replace(queue_name, '\\.DQ$', ''))::text)
-"""
-
-# A finished job past its unique window gives its key up (the enqueue path does the same).
-RELEASE_KEY = """
-UPDATE dramatiq.queue SET unique_key = NULL
-WHERE tenant_id IS NOT DISTINCT FROM %(tenant)s AND unique_key = %(key)s
-  AND message_id <> %(id)s
-  AND "state" IN ('done', 'rejected') AND coalesce(unique_until, mtime) <= now()
-"""
-
-KEY_HOLDER = """
-SELECT message_id FROM dramatiq.queue
-WHERE tenant_id IS NOT DISTINCT FROM %(tenant)s AND unique_key = %(key)s
-  AND message_id <> %(id)s
-"""
-
-# Run finished jobs again from scratch: attempts, progress and result reset, the unique
-# key held again while the job is live; the last error is kept until a new one replaces it.
-RERUN = """
-UPDATE dramatiq.queue q
-SET "state" = 'queued', queue_name = regexp_replace(q.queue_name, '\\.DQ$', ''),
-    eta = now(), mtime = now(), attempts = 0, worker_id = NULL, started_at = NULL,
-    cancelled_at = NULL, progress = NULL, progress_message = NULL, "result" = NULL,
-    unique_key = r.key, unique_until = NULL
-FROM unnest(%(ids)s::uuid[], %(keys)s::text[]) AS r(message_id, key)
-WHERE q.message_id = r.message_id AND q."state" IN ('done', 'rejected')
-"""
-
-# A delayed job (or one waiting for its retry backoff) becomes due now, attempts kept.
-RUN_NOW = """
-UPDATE dramatiq.queue
-SET queue_name = regexp_replace(queue_name, '\\.DQ$', ''), eta = now(), mtime = now()
-WHERE message_id = ANY(%(ids)s::uuid[]) AND "state" = 'queued'
-"""
-
-# Wake idle consumers of these queues (delivered at commit; payload-free like REQUEUE).
-NOTIFY = """
-SELECT pg_notify('dramatiq.' || q || '.enqueue', '{}') FROM unnest(%(queues)s::text[]) AS q
-"""
-
 # -- queue control ------------------------------------------------------------------------
 
 PAUSE = """
@@ -204,10 +154,41 @@ PURGE_COUNT = f"SELECT count(*) AS n FROM dramatiq.queue WHERE {PURGEABLE}"
 
 # -- health ------------------------------------------------------------------------------
 
-MIGRATION_VERSION = "SELECT version_num FROM alembic_version"
-
 QUEUE_AGES = """
 SELECT queue, paused, waiting, oldest_waiting_seconds FROM jobs.queue_stats ORDER BY queue
 """
 
 STALLED = "SELECT count(*) AS n FROM jobs.active WHERE NOT worker_alive"
+
+# -- make run's status screen and the demo ------------------------------------------------
+
+STATUS = """
+SELECT regexp_replace(queue_name, '\\.DQ$', '') AS queue,
+       count(*) FILTER (WHERE "state" = 'queued' AND queue_name NOT LIKE '%%.DQ') AS queued,
+       count(*) FILTER (WHERE "state" = 'queued' AND queue_name LIKE '%%.DQ') AS delayed,
+       count(*) FILTER (WHERE "state" = 'consumed') AS running,
+       count(*) FILTER (WHERE "state" = 'done') AS done,
+       count(*) FILTER (WHERE "state" = 'rejected') AS dead
+FROM dramatiq.queue
+GROUP BY 1
+ORDER BY 1
+"""
+
+LIVE_WORKERS = "SELECT count(*) AS n FROM dramatiq.workers WHERE lease_expires_at > now()"
+
+# Per tenant, actor and state: how many jobs, most attempts, one last error.
+TENANT_OUTCOMES = """
+SELECT tenant_id, actor_name, "state"::text AS state, count(*) AS n, max(attempts) AS attempts,
+       max(last_error) AS last_error
+FROM dramatiq.queue WHERE tenant_id = ANY(%(tenants)s::uuid[]) GROUP BY 1, 2, 3
+"""
+
+TENANT_PENDING = """
+SELECT count(*) FILTER (WHERE "state" IN ('queued', 'consumed')) AS pending, count(*) AS total
+FROM dramatiq.queue WHERE tenant_id = ANY(%(tenants)s::uuid[])
+"""
+
+# Jobs whose payload contains a string (the demo checks a rolled-back job left nothing).
+PAYLOAD_MENTIONS = """
+SELECT count(*) AS n FROM dramatiq.queue WHERE message::text LIKE %(pattern)s
+"""

@@ -1,0 +1,15 @@
+"""The product's queues, declared the way any user declares theirs (``declare_queue``)."""
+
+from app.jobs import declare_queue
+
+# 000: webhooks, scheduled and notifications share 5 attempts from 1 s, 24 h / 1000
+# completed, 7 days failed; activity: 3 attempts, 1 h / 500 completed.
+declare_queue("webhooks", max_attempts=5)
+declare_queue("notifications", max_attempts=5)
+declare_queue("scheduled", max_attempts=5)
+declare_queue("activity", max_attempts=3, completed_max_age=3600, completed_max_count=500)
+# 001: scheduled messages and reminders, 3 from 1 s, keep 100 completed / 500 failed.
+declare_queue("messages", max_attempts=3, completed_max_count=100, failed_max_count=500)
+declare_queue("reminders", max_attempts=3, completed_max_count=100, failed_max_count=500)
+# 003: AI responses, 3 from 2 s; 10 starts/s and 5 running per workspace (tenant).
+declare_queue("ai", max_attempts=3, min_backoff=2_000, rate_limit=(10, 1.0), concurrency=5)

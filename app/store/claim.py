@@ -1,0 +1,133 @@
+"""Claiming jobs: due rows of one queue, highest priority first, then oldest; batched.
+
+``FOR UPDATE SKIP LOCKED`` lets every consumer of every worker claim at once without
+waiting on each other. Each claimed row comes back with its lease (only this role can
+compute it: it opens the job's tenant context and completes the job) and whether its
+tenant may run jobs. One ``active`` event per claim, not per job. Delayed rows wait in
+``<queue>.DQ`` and are moved into their queue when due by one indexed statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+from app.store.channels import announce
+from app.store.rows import Claimed
+
+_RESULT = """
+SELECT c.message_id, c.message, c.tenant_id, c.attempts, c.max_attempts, c.priority, c.eta,
+       pgjobs.lease_token(c.message_id, c.attempts, %(worker)s) AS lease,
+       CASE WHEN c.tenant_id IS NULL THEN 'ok' WHEN t.id IS NULL THEN 'unknown'
+            WHEN t.active THEN 'ok' ELSE 'inactive' END AS tenant_status
+FROM claimed c
+LEFT JOIN public.tenants t ON t.id = c.tenant_id
+"""
+
+CLAIM = f"""
+WITH next AS (
+    SELECT message_id FROM dramatiq.queue
+    WHERE queue_name = %(queue)s AND "state" = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM dramatiq.paused_queues p WHERE p.queue_name = %(queue)s)
+    ORDER BY priority DESC, eta
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE dramatiq.queue q
+    SET "state" = 'consumed', worker_id = %(worker)s, started_at = now(), mtime = now(),
+        attempts = q.attempts + 1
+    FROM next
+    WHERE q.message_id = next.message_id
+    RETURNING q.message_id, q.message, q.tenant_id, q.attempts, q.max_attempts, q.priority,
+              q.eta
+), announced AS (
+    {announce("'active'", "claimed", queue="%(queue)s::text")}
+)
+{_RESULT}
+WHERE (SELECT count(*) FROM announced) >= 0
+"""
+
+#: One claim on a limited queue (``dramatiq.claim_limited``, migration 0005). A row with a
+#: NULL message_id carries only ``wait_seconds``: when the next rate slot opens.
+CLAIM_LIMITED = f"""
+WITH result AS (
+    SELECT * FROM dramatiq.claim_limited(
+        %(queue)s, %(limit)s, %(worker)s,
+        %(key_rate)s, %(key_rate_seconds)s, %(key_concurrency)s,
+        %(queue_rate)s, %(queue_rate_seconds)s, %(queue_concurrency)s, %(fair)s)
+), claimed AS (
+    SELECT message_id FROM result WHERE message_id IS NOT NULL
+), announced AS (
+    {announce("'active'", "claimed", queue="%(queue)s::text")}
+)
+SELECT r.message_id, r.message, r.tenant_id, r.attempts, r.max_attempts, r.priority, r.eta,
+       CASE WHEN r.message_id IS NOT NULL
+            THEN pgjobs.lease_token(r.message_id, r.attempts, %(worker)s) END AS lease,
+       CASE WHEN r.tenant_id IS NULL THEN 'ok' WHEN t.id IS NULL THEN 'unknown'
+            WHEN t.active THEN 'ok' ELSE 'inactive' END AS tenant_status,
+       r.wait_seconds
+FROM result r
+LEFT JOIN public.tenants t ON t.id = r.tenant_id
+WHERE (SELECT count(*) FROM announced) >= 0
+"""
+
+# Move due delayed rows ('<queue>.DQ') into their queue; report when the next one is due.
+PROMOTE = """
+WITH due AS (
+    SELECT message_id FROM dramatiq.queue
+    WHERE queue_name = %(delayed)s AND "state" = 'queued' AND eta <= now()
+    ORDER BY eta
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE dramatiq.queue q SET queue_name = %(queue)s, mtime = now()
+    FROM due WHERE q.message_id = due.message_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved),
+       (SELECT min(eta) FROM dramatiq.queue
+        WHERE queue_name = %(delayed)s AND "state" = 'queued' AND eta > now())
+"""
+
+# Jobs enqueued before their queue had limits get their scoped default key (their tenant).
+BACKFILL_KEYS = """
+UPDATE dramatiq.queue SET limit_key = coalesce(tenant_id::text, 'system') || '/'
+WHERE queue_name = ANY(%(queues)s::text[]) AND "state" = 'queued' AND limit_key IS NULL
+"""
+
+
+def claim(
+    conn: psycopg.Connection[Any], queue: str, limit: int, worker: uuid.UUID
+) -> list[Claimed]:
+    """Claim up to ``limit`` due jobs of ``queue`` (none while it is paused)."""
+    with conn.cursor(row_factory=class_row(Claimed)) as cur:
+        return cur.execute(CLAIM, {"queue": queue, "limit": limit, "worker": worker}).fetchall()
+
+
+def claim_limited(
+    conn: psycopg.Connection[Any], queue: str, limit: int, worker: uuid.UUID,
+    limits: dict[str, Any],
+) -> tuple[list[Claimed], float | None]:
+    """Claim within the queue's limits; also the seconds until a rate slot opens, if known."""
+    rows = conn.execute(CLAIM_LIMITED, {"queue": queue, "limit": limit, "worker": worker,
+                                        **limits}).fetchall()
+    claimed = [Claimed(*row[:9]) for row in rows if row[0] is not None]
+    waits = [row[9] for row in rows if row[0] is None and row[9] is not None]
+    return claimed, (min(waits) if waits else None)
+
+
+def promote(
+    conn: psycopg.Connection[Any], queue: str, delayed: str, limit: int
+) -> tuple[int, Any]:
+    """Move up to ``limit`` due delayed jobs; (moved, eta of the next delayed job or None)."""
+    row = conn.execute(PROMOTE, {"queue": queue, "delayed": delayed, "limit": limit}).fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def backfill_keys(conn: psycopg.Connection[Any], queues: list[str]) -> int:
+    """Key waiting jobs of limited ``queues`` (and their delayed sides) by their tenant."""
+    names = [q for queue in queues for q in (queue, f"{queue}.DQ")]
+    return conn.execute(BACKFILL_KEYS, {"queues": names}).rowcount

@@ -128,10 +128,13 @@ def _rerun(conn: Conn, rows: list[Row]) -> list[Row]:
     held = []
     for change in control.operator_rerun(conn, list(status), states):
         if change.outcome == "key_held":
-            key = next(r["unique_key"] or r["wanted_key"] for r in rows
-                       if r["message_id"] == change.message_id)
+            row = next(r for r in rows if r["message_id"] == change.message_id)
+            key = row["unique_key"] or row["wanted_key"]
+            holder = conn.execute(queries.KEY_HOLDER, {"tenant": row["tenant_id"], "key": key,
+                                                       "id": row["message_id"]}).fetchone()
+            by = f"job {holder['message_id']}" if holder else "another live job"
             held.append({"message_id": change.message_id, "status": status[change.message_id],
-                         "reason": f"unique key {key!r} is held by another live job"})
+                         "reason": f"unique key {key!r} is held by {by}"})
     return held
 
 

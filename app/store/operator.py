@@ -99,6 +99,13 @@ ORDER BY finished_at
 FOR UPDATE
 """
 
+# Who holds a unique key now (a job run again would need it).
+KEY_HOLDER = """
+SELECT message_id FROM dramatiq.queue
+WHERE tenant_id IS NOT DISTINCT FROM %(tenant)s AND unique_key = %(key)s
+  AND message_id <> %(id)s
+"""
+
 # -- queue control ------------------------------------------------------------------------
 
 PAUSE = """

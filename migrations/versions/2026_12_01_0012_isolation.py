@@ -656,6 +656,77 @@ ORDER BY j.started_at;
 """
 
 
+# jobs.limit_status shows scoped keys as (tenant, key).
+LIMIT_STATUS = r"""
+CREATE OR REPLACE VIEW jobs.limit_status WITH (security_invoker = true) AS
+WITH live AS (
+    SELECT q.queue_name, q.limit_key,
+           count(*) FILTER (WHERE q."state" = 'consumed') AS running,
+           count(*) FILTER (WHERE q."state" = 'queued') AS waiting
+    FROM dramatiq.queue q
+    JOIN dramatiq.queue_limits l ON l.queue_name = q.queue_name
+    WHERE q.limit_key IS NOT NULL AND q."state" IN ('queued', 'consumed')
+    GROUP BY q.queue_name, q.limit_key
+), windows AS (
+    SELECT rw.queue_name, rw.limit_key,
+           (SELECT count(*) FROM unnest(rw.starts) s
+            WHERE s > now() - make_interval(secs => l.key_rate_seconds)) AS used,
+           (SELECT min(s) + make_interval(secs => l.key_rate_seconds) FROM unnest(rw.starts) s
+            WHERE s > now() - make_interval(secs => l.key_rate_seconds)) AS oldest_expires
+    FROM dramatiq.rate_windows rw
+    JOIN dramatiq.queue_limits l ON l.queue_name = rw.queue_name
+    WHERE l.key_rate IS NOT NULL
+), keys AS (
+    SELECT coalesce(lv.queue_name, w.queue_name) AS queue_name,
+           coalesce(lv.limit_key, w.limit_key) AS limit_key,
+           coalesce(lv.running, 0) AS running, coalesce(lv.waiting, 0) AS waiting,
+           coalesce(w.used, 0) AS rate_used, w.oldest_expires
+    FROM live lv FULL JOIN windows w
+      ON w.queue_name = lv.queue_name AND w.limit_key = lv.limit_key
+    WHERE coalesce(lv.running, 0) + coalesce(lv.waiting, 0) + coalesce(w.used, 0) > 0
+)
+SELECT l.queue_name AS queue,
+       -- Keys are '<tenant>/<key>' (or 'system/<key>'): shown as the tenant and its key,
+       -- '' being the tenant's default key.
+       CASE WHEN strpos(k.limit_key, '/') > 0
+            THEN substr(k.limit_key, strpos(k.limit_key, '/') + 1) ELSE k.limit_key END AS key,
+       k.running,
+       l.key_concurrency AS concurrency_limit,
+       k.rate_used,
+       l.key_rate AS rate_limit,
+       l.key_rate_seconds AS rate_seconds,
+       k.waiting,
+       CASE WHEN l.key_rate IS NOT NULL AND k.rate_used >= l.key_rate
+            THEN k.oldest_expires END AS next_slot_at,
+       coalesce(wt.weight, 1) AS weight,
+       l.fair,
+       CASE WHEN split_part(k.limit_key, '/', 1)
+                 ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+            THEN split_part(k.limit_key, '/', 1)::uuid END AS tenant_id
+FROM keys k
+JOIN dramatiq.queue_limits l ON l.queue_name = k.queue_name
+LEFT JOIN dramatiq.limit_weights wt
+       ON wt.queue_name = k.queue_name AND wt.limit_key = k.limit_key
+UNION ALL
+SELECT l.queue_name,
+       NULL,
+       (SELECT count(*) FROM dramatiq.queue q
+        WHERE q.queue_name = l.queue_name AND q."state" = 'consumed'),
+       l.queue_concurrency,
+       (SELECT count(*) FROM unnest(l.starts) s
+        WHERE s > now() - make_interval(secs => l.queue_rate_seconds)),
+       l.queue_rate,
+       l.queue_rate_seconds,
+       (SELECT count(*) FROM dramatiq.queue q
+        WHERE q.queue_name = l.queue_name AND q."state" = 'queued'),
+       NULL,
+       NULL,
+       l.fair,
+       NULL::uuid
+FROM dramatiq.queue_limits l;
+"""
+
+
 def _set_passwords() -> None:
     """Role passwords as SCRAM verifiers computed here: the password never reaches the server."""
     from app.db.roles import set_password
@@ -674,6 +745,7 @@ def upgrade() -> None:
     op.execute(FUNCTIONS)
     op.execute(POLICIES)
     op.execute(LEASES)
+    op.execute(LIMIT_STATUS)
 
 
 DOWNGRADE = """
@@ -754,6 +826,21 @@ def _restored_control() -> str:
     return str(module.CONTROL)
 
 
+def _previous_limit_status() -> str:
+    """Migration 0005's jobs.limit_status (a column fewer), restored by the downgrade."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("2026_11_22_0005_limits.py")
+    spec = importlib.util.spec_from_file_location("migration_0005", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.VIEW) + "GRANT SELECT ON jobs.limit_status TO app_worker;"
+
+
 def downgrade() -> None:
+    op.execute("DROP VIEW jobs.limit_status")
+    op.execute(_previous_limit_status())
     op.execute(DOWNGRADE)
     op.execute(_restored_control())

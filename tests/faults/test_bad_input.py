@@ -13,11 +13,13 @@ import uuid
 from typing import Any
 
 import dramatiq
+import psycopg
 from dramatiq import Message
 from psycopg.types.json import Jsonb
 
 from app.db.tenant import tenant_session
 from app.jobs import enqueue
+from app.store.enqueue import insert_for_tenants
 from tests.faults import actors
 from tests.faults.helpers import enqueue_jobs
 from tests.support import TestDB, wait_for
@@ -42,10 +44,9 @@ def insert_raw(db: TestDB, message: Any, tenant: uuid.UUID, *, message_id: uuid.
     return message_id
 
 
-def dramatiq_message(actor_name: str, tenant: uuid.UUID | str, *args: Any,
-                     queue: str = actors.QUEUE) -> Message:
+def dramatiq_message(actor_name: str, *args: Any, queue: str = actors.QUEUE) -> Message:
     return Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={},
-                   options={"tenant_id": str(tenant), "priority": BAD_PRIORITY})
+                   options={"priority": BAD_PRIORITY})
 
 
 def row(db: TestDB, message_id: object) -> tuple[str, str | None, int]:
@@ -70,11 +71,11 @@ def test_bad_rows_end_inspectable_and_block_nothing(
         "a JSON string": insert_raw(db, Jsonb("just a string"), tenant),
         "SQL NULL": insert_raw(db, None, tenant),
     }
-    good_body = dramatiq_message("faults.write", tenant, 1).asdict()
+    good_body = dramatiq_message("faults.write", 1).asdict()
     mismatched = {
         "another job's id": insert_raw(db, Jsonb(good_body), tenant),
         "another queue's name": insert_raw(
-            db, Jsonb(elsewhere := dramatiq_message("faults.write", tenant, 2, queue="elsewhere")
+            db, Jsonb(elsewhere := dramatiq_message("faults.write", 2, queue="elsewhere")
                       .asdict()), tenant, message_id=uuid.UUID(elsewhere["message_id"])),
         "options not an object": insert_raw(db, Jsonb({**good_body, "options": "x"}), tenant,
                                             message_id=uuid.UUID(good_body["message_id"])),
@@ -83,10 +84,13 @@ def test_bad_rows_end_inspectable_and_block_nothing(
                                    "options": {"eta": 0}}),
             tenant, message_id=uuid.UUID(eta_body["message_id"])),
     }
-    with db.owner() as conn:
-        unknown_actor = dramatiq_message("faults.nobody_defines_this", tenant)
-        unknown_tenant = dramatiq_message("faults.write", uuid.uuid4(), 3)
-        broker.enqueue_on(conn, [(unknown_actor, None), (unknown_tenant, None)])
+    # Through the system enqueue path, which names each job's tenant (as the scheduler does):
+    # one for an actor no worker has, one for a tenant that does not exist.
+    with psycopg.connect(db.worker_url, autocommit=True) as conn:
+        unknown_actor = dramatiq_message("faults.nobody_defines_this")
+        unknown_tenant = dramatiq_message("faults.write", 3)
+        insert_for_tenants(conn, [unknown_actor.asdict(), unknown_tenant.asdict()],
+                           [None, None], [tenant, uuid.uuid4()])
     with tenant_session(tenant) as session:
         over_notify = enqueue(session, actors.write, 4, blob="x" * 10_000).message_id
         huge = enqueue(session, actors.write, 5, blob="y" * 5_000_000).message_id

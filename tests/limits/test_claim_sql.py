@@ -9,11 +9,17 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from app.broker import limits
 from app.broker.limits import Limits
+from app.store import claim as store
+from app.store.rows import Claimed
 from tests.support import TestDB
 
 WORKER = uuid.uuid4()
+
+
+def claim(conn: psycopg.Connection, queue: str, limit: int, worker: uuid.UUID,
+          limits: Limits) -> tuple[list[Claimed], float | None]:
+    return store.claim_limited(conn, queue, limit, worker, limits.params())
 
 
 @pytest.fixture
@@ -34,8 +40,8 @@ def add_jobs(db: TestDB, queue: str, key: str, count: int, priority: int = 0) ->
     return [mid for mid, _ in sorted(rows, key=lambda r: r[1])]
 
 
-def keys_of(db: TestDB, rows: list[tuple[object, ...]]) -> list[str]:
-    ids = [r[0] for r in rows]
+def keys_of(db: TestDB, rows: list[Claimed]) -> list[str]:
+    ids = [r.message_id for r in rows]
     found = dict(db.query("SELECT message_id, limit_key FROM dramatiq.queue "
                           "WHERE message_id = ANY(%s)", (ids,)))
     return [found[i] for i in ids]
@@ -52,13 +58,13 @@ def test_keys_are_served_round_robin_so_a_backlog_does_not_starve_a_newcomer(
     add_jobs(db, "q", "big", 500)
     small = add_jobs(db, "q", "small", 3)
     fair = Limits(fair=True)
-    first, _ = limits.claim(conn, "q", 4, WORKER, fair)
-    second, _ = limits.claim(conn, "q", 4, WORKER, fair)
+    first, _ = claim(conn, "q", 4, WORKER, fair)
+    second, _ = claim(conn, "q", 4, WORKER, fair)
     assert Counter(keys_of(db, first)) == {"big": 2, "small": 2}
     # Each open key gets at most its share of a claim (here 2): the claim may come back
     # short when a key runs dry, and the consumer claims again at once.
     assert Counter(keys_of(db, second)) == {"big": 2, "small": 1}
-    claimed = {r[0] for r in first + second}
+    claimed = {r.message_id for r in first + second}
     assert set(small) <= claimed
 
 
@@ -67,8 +73,8 @@ def test_a_key_keeps_its_order_priority_first_then_eta(
 ) -> None:
     old = add_jobs(db, "q", "k", 3)
     urgent = add_jobs(db, "q", "k", 1, priority=5)
-    rows, _ = limits.claim(conn, "q", 2, WORKER, Limits(concurrency=10))
-    assert {r[0] for r in rows} == {urgent[0], old[0]}
+    rows, _ = claim(conn, "q", 2, WORKER, Limits(concurrency=10))
+    assert {r.message_id for r in rows} == {urgent[0], old[0]}
 
 
 def test_concurrency_counts_running_rows_and_a_finished_job_frees_its_slot_with_a_notify(
@@ -77,17 +83,17 @@ def test_concurrency_counts_running_rows_and_a_finished_job_frees_its_slot_with_
     add_jobs(db, "q", "a", 5)
     add_jobs(db, "q", "b", 5)
     cap = Limits(concurrency=2)
-    rows, _ = limits.claim(conn, "q", 10, WORKER, cap)
+    rows, _ = claim(conn, "q", 10, WORKER, cap)
     assert Counter(keys_of(db, rows)) == {"a": 2, "b": 2}
-    assert limits.claim(conn, "q", 10, WORKER, cap) == ([], None)  # no timer: wait for a slot
+    assert claim(conn, "q", 10, WORKER, cap) == ([], None)  # no timer: wait for a slot
     with psycopg.connect(db.worker_url, autocommit=True) as listener:
         listener.execute('LISTEN "dramatiq.q.enqueue"')
-        a_job = next(r[0] for r, k in zip(rows, keys_of(db, rows), strict=True) if k == "a")
+        a_job = next(r.message_id for r, k in zip(rows, keys_of(db, rows), strict=True) if k == "a")
         finish(db, [a_job])
         assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [
             "dramatiq.q.enqueue"
         ]
-    again, _ = limits.claim(conn, "q", 10, WORKER, cap)
+    again, _ = claim(conn, "q", 10, WORKER, cap)
     assert keys_of(db, again) == ["a"]
 
 
@@ -96,27 +102,27 @@ def test_rate_allows_a_burst_up_to_the_limit_then_says_when_the_next_slot_opens(
 ) -> None:
     add_jobs(db, "q", "a", 10)
     rate = Limits(rate=(3, 1.0))
-    rows, _ = limits.claim(conn, "q", 10, WORKER, rate)
+    rows, _ = claim(conn, "q", 10, WORKER, rate)
     assert len(rows) == 3
-    finish(db, [r[0] for r in rows])  # finishing does not give rate back
-    rows, wait = limits.claim(conn, "q", 10, WORKER, rate)
+    finish(db, [r.message_id for r in rows])  # finishing does not give rate back
+    rows, wait = claim(conn, "q", 10, WORKER, rate)
     assert rows == []
     assert wait is not None and 0.5 < wait <= 1.0
     # Pretend the window has passed: its claims age out and three more may start.
     db.query("UPDATE dramatiq.rate_windows SET starts = ARRAY(SELECT s - interval '1 second' "
              "FROM unnest(starts) s) RETURNING 1")
-    rows, _ = limits.claim(conn, "q", 10, WORKER, rate)
+    rows, _ = claim(conn, "q", 10, WORKER, rate)
     assert len(rows) == 3
 
 
 def test_queue_caps_apply_across_keys(db: TestDB, conn: psycopg.Connection) -> None:
     for key in ("a", "b", "c"):
         add_jobs(db, "q", key, 5)
-    rows, _ = limits.claim(conn, "q", 50, WORKER, Limits(queue_concurrency=4, fair=True))
+    rows, _ = claim(conn, "q", 50, WORKER, Limits(queue_concurrency=4, fair=True))
     assert len(rows) == 4 and len(set(keys_of(db, rows))) == 3
-    rows, _ = limits.claim(conn, "q", 50, WORKER, Limits(queue_rate=(5, 60.0)))
+    rows, _ = claim(conn, "q", 50, WORKER, Limits(queue_rate=(5, 60.0)))
     assert len(rows) == 5
-    rows, wait = limits.claim(conn, "q", 50, WORKER, Limits(queue_rate=(5, 60.0)))
+    rows, wait = claim(conn, "q", 50, WORKER, Limits(queue_rate=(5, 60.0)))
     assert rows == [] and wait is not None and 55 < wait <= 60
 
 
@@ -124,14 +130,14 @@ def test_weights_give_a_key_more_jobs_per_round(db: TestDB, conn: psycopg.Connec
     add_jobs(db, "q", "gold", 50)
     add_jobs(db, "q", "basic", 50)
     db.query("INSERT INTO dramatiq.limit_weights VALUES ('q', 'gold', 3) RETURNING 1")
-    rows, _ = limits.claim(conn, "q", 8, WORKER, Limits(fair=True))
+    rows, _ = claim(conn, "q", 8, WORKER, Limits(fair=True))
     assert Counter(keys_of(db, rows)) == {"gold": 6, "basic": 2}
 
 
 def test_a_paused_queue_hands_out_nothing(db: TestDB, conn: psycopg.Connection) -> None:
     add_jobs(db, "q", "a", 3)
     db.query("INSERT INTO dramatiq.paused_queues (queue_name) VALUES ('q') RETURNING 1")
-    assert limits.claim(conn, "q", 10, WORKER, Limits(fair=True)) == ([], None)
+    assert claim(conn, "q", 10, WORKER, Limits(fair=True)) == ([], None)
 
 
 def test_limit_status_shows_running_waiting_and_limits_per_key(
@@ -139,7 +145,7 @@ def test_limit_status_shows_running_waiting_and_limits_per_key(
 ) -> None:
     add_jobs(db, "q", "a", 4)
     add_jobs(db, "q", "b", 1)
-    limits.claim(conn, "q", 10, WORKER, Limits(rate=(2, 60.0), concurrency=1))
+    claim(conn, "q", 10, WORKER, Limits(rate=(2, 60.0), concurrency=1))
     status = {row[1]: row for row in db.query(
         "SELECT queue, key, running, concurrency_limit, rate_used, rate_limit, waiting, "
         "next_slot_at IS NOT NULL FROM jobs.limit_status WHERE queue = 'q'")}

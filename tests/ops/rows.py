@@ -1,6 +1,6 @@
 """Job rows in any status, written directly as the owner, for tests of inspection and control.
 
-The states mirror what the broker writes (see app/broker/queries.py): delayed rows wait in
+The states mirror what the broker writes (see app/store): delayed rows wait in
 '<queue>.DQ', dead letters are 'rejected' with last_error, cancelled ones carry cancelled_at.
 """
 
@@ -75,9 +75,11 @@ def add_worker(db: TestDB, *, heartbeat_age: float = 0, queues: list[str] | None
                ) -> uuid.UUID:
     worker_id = uuid.uuid4()
     db.query(
-        "INSERT INTO dramatiq.workers (worker_id, hostname, pid, queues, heartbeat_at) "
-        "VALUES (%s, 'test-host', 4242, %s, now() - make_interval(secs => %s)) RETURNING 1",
-        (worker_id, queues or ["mail"], heartbeat_age),
+        "INSERT INTO dramatiq.workers (worker_id, hostname, pid, queues, heartbeat_at, "
+        "lease_seconds, lease_expires_at) VALUES (%s, 'test-host', 4242, %s, "
+        "now() - make_interval(secs => %s), 10, now() - make_interval(secs => %s - 10)) "
+        "RETURNING 1",
+        (worker_id, queues or ["mail"], heartbeat_age, heartbeat_age),
     )
     return worker_id
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import dramatiq
 import pytest
 
+from app.jobs import enqueue_many
 from tests.ops import actors
 from tests.ops.conftest import Run
 from tests.ops.rows import status_of
@@ -21,7 +22,7 @@ PAUSE_WINDOW = 2.0
 
 def send_sleeps(broker: dramatiq.Broker, count: int, seconds: float) -> None:
     with broker.jobs_pool.connection() as conn:
-        broker.enqueue_on(conn, [(actors.sleep.message(seconds), None) for _ in range(count)])
+        enqueue_many(conn, actors.sleep, [((seconds,), {}) for _ in range(count)])
 
 
 def holds_for(seconds: float, condition: Callable[[], bool], message: str) -> None:

@@ -112,9 +112,10 @@ class JobLifecycle(Middleware):
         message.context_token = _current.set(JobContext(message, self.engine(), broker))
 
     def _refusal(self, broker: Any, message: JobMessage) -> Outcome | None:
+        if message.tenant_status == "unknown":
+            return Dead(f"TenantUnavailable: unknown tenant {message.tenant_id}")
         if message.tenant_status != "ok":
-            return Dead(f"TenantUnavailable: tenant {message.tenant_id} is "
-                        f"{message.tenant_status}")
+            return Dead(f"TenantUnavailable: tenant {message.tenant_id} is inactive")
         options = broker.get_actor(message.actor_name).options
         if message.tenant_id is None and not options.get("tenant_free", False):
             return Dead(f"TenantMissing: actor {message.actor_name!r} is not tenant_free and "

@@ -287,7 +287,11 @@ BEGIN
                CASE WHEN coalesce(r.delay, 0) > 0 THEN (r.m->>'queue_name') || '.DQ'
                     ELSE r.m->>'queue_name' END AS queue_name,
                r.m AS message, r.tenant_id, r.m->>'actor_name' AS actor_name,
-               now() + make_interval(secs => greatest(coalesce(r.delay, 0), 0)) AS eta,
+               -- A delay counts from this statement (the caller computed it just now), not
+               -- from the start of a transaction that may have been open for a while.
+               CASE WHEN coalesce(r.delay, 0) > 0
+                    THEN clock_timestamp() + make_interval(secs => r.delay)
+                    ELSE now() END AS eta,
                coalesce((r.m->'options'->>'priority')::smallint, 0) AS priority,
                r.m->'options'->>'unique_key' AS unique_key,
                (r.m->'options'->>'max_attempts')::integer AS max_attempts,
@@ -592,6 +596,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO app_actor;"""
 REVOKE ALL ON activity_events, webhook_events, users, digests, integrations, locations,
     reviews, photo_requests FROM app_worker;
 REVOKE INSERT, UPDATE, DELETE ON scheduler.tenant_overrides FROM app_worker;
+GRANT USAGE ON SCHEMA scheduler TO app_actor;
+GRANT SELECT ON scheduler.recurring TO app_actor;
+-- Every view reads as its caller (none is readable by tenant roles today; none may leak).
+ALTER VIEW scheduler.jobs SET (security_invoker = true);
+ALTER VIEW scheduler.health SET (security_invoker = true);
 -- The scheduler fans out as app_worker and now writes its ledger only: it enqueues
 -- through pgjobs.enqueue_for_tenants().
 
@@ -785,6 +794,10 @@ GRANT INSERT ON dramatiq.queue TO app_user;
 GRANT UPDATE (unique_key) ON dramatiq.queue TO app_user;
 
 REVOKE ALL ON tenants FROM app_actor;
+REVOKE ALL ON scheduler.recurring FROM app_actor;
+ALTER VIEW scheduler.jobs RESET (security_invoker);
+ALTER VIEW scheduler.health RESET (security_invoker);
+REVOKE ALL ON SCHEMA scheduler FROM app_actor;
 DROP POLICY owner_tenants ON tenants;
 DROP POLICY tenant_isolation ON tenants;
 CREATE POLICY tenant_isolation ON tenants USING (id = {OLD_TENANT});

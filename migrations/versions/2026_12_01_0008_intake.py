@@ -1,12 +1,13 @@
 """The HTTP webhook intake: endpoints, sealed secrets, API tokens, events once per tenant
 
-* ``intake`` is a private schema: routing data that must be searched across tenants before
-  a tenant is known (endpoint tokens, shop domains, Slack team ids, API token hashes) lives
-  in ``intake.endpoints`` and ``intake.api_tokens``, which no tenant role can read; the
-  intake reaches them only through ``SECURITY DEFINER`` functions that take a hash or a key
-  and return the tenant id (and the endpoint id), nothing else. Being out of reach of every
-  tenant role, these tables need no RLS: no tenant can squat another's shop domain or read
-  another's token hashes. Operators manage them (``pgjobs intake ...``).
+* ``intake.endpoints`` and ``intake.api_tokens`` hold what must be searched across tenants
+  before a tenant is known (endpoint token hashes, shop domains, Slack team ids, API token
+  hashes). The intake reaches them only through ``SECURITY DEFINER`` functions that take a
+  hash or a key and return the tenant id (and the endpoint id), nothing else. Tenants may
+  read their own rows (tenant RLS) but not write them: operators register endpoints
+  (``pgjobs intake ...``), so no tenant can claim another's shop domain or team id. The
+  migrating owner reads and writes them through ``owner_manages``, so the lookup functions
+  also work when the owner is neither a superuser nor BYPASSRLS.
 * ``webhook_secrets`` holds each endpoint's signing secrets, sealed (``app.sealing``), under
   tenant RLS; two can be active during a rotation, each with its created and retired time.
 * ``webhook_events`` is unique per (tenant, source, external event id): before, one tenant
@@ -173,8 +174,17 @@ CREATE TRIGGER activity_events_added AFTER INSERT ON activity_events
 """
 
 
+OWNER = """
+CREATE POLICY owner_manages ON intake.endpoints TO CURRENT_USER USING (true) WITH CHECK (true);
+CREATE POLICY owner_manages ON intake.api_tokens TO CURRENT_USER USING (true) WITH CHECK (true);
+"""
+
+
 def upgrade() -> None:
     op.execute(PRIVATE)
+    for table in ("intake.endpoints", "intake.api_tokens"):
+        enable_tenant_rls(op, table, roles=("app_user",), privileges="SELECT")
+    op.execute(OWNER)
     op.execute(SECRETS)
     # Secrets are read and rotated by application code only, never by actors.
     enable_tenant_rls(op, "webhook_secrets", roles=("app_user",))

@@ -16,6 +16,7 @@ from typing import Any
 
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
 from app.db.engine import Target, raw_connection
 
 ENQUEUED, PROCESSING, COMPLETED, FAILED = "ENQUEUED", "PROCESSING", "COMPLETED", "FAILED"

@@ -6,6 +6,7 @@ database and settings apply); the end-to-end tests start ``python -m app.intake`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -136,3 +137,57 @@ def counts(db: TestDB) -> dict[str, int]:
         "jobs": db.scalar("SELECT count(*) FROM dramatiq.queue"),
         "activity_events": db.scalar("SELECT count(*) FROM activity_events"),
     }
+
+
+class SSEClient:
+    """Reads a Server-Sent Events stream in a thread; ``events`` fills as they arrive."""
+
+    def __init__(self, url: str, token: str, last_event_id: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.events: list[dict[str, Any]] = []
+        self.status: int | None = None
+        self._client = httpx.Client(timeout=httpx.Timeout(30, read=None))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(url, headers), daemon=True)
+        self._thread.start()
+        wait_for(lambda: self.status is not None, message="the stream to open")
+
+    def _read(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            with self._client.stream("GET", url, headers=headers) as reply:
+                self._reply = reply
+                self.status = reply.status_code
+                event: dict[str, Any] = {}
+                for line in reply.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if not line:
+                        if "data" in event:
+                            self.events.append(event)
+                        event = {}
+                    elif line.startswith("id: "):
+                        event["id"] = line[4:]
+                    elif line.startswith("event: "):
+                        event["event"] = line[7:]
+                    elif line.startswith("data: "):
+                        event["data"] = json.loads(line[6:])
+        except Exception:  # closed under our feet by close(), or the server went away
+            if self.status is None:
+                self.status = -1
+
+    def close(self) -> None:
+        """Close the connection now (a blocked read ends at once, no keepalive awaited)."""
+        self._stop.set()
+        reply = getattr(self, "_reply", None)
+        network = reply.extensions.get("network_stream") if reply is not None else None
+        sock = network.get_extra_info("socket") if network is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=10)
+        self._client.close()
+
+    def source_ids(self) -> list[str]:
+        return [e["data"]["source_id"] for e in self.events]

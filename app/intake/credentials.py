@@ -65,6 +65,18 @@ class CredentialCache:
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str, bytes | str], tuple[float, Credentials]] = {}
 
+    def cached_token(self, source: str, token: str) -> Credentials | None:
+        """What :meth:`by_token` would return from the cache alone (no I/O), or None."""
+        return self._cached(("token", source, token_hash(token)))
+
+    def cached_key(self, source: str, key: str) -> Credentials | None:
+        return self._cached(("key", source, key.strip().lower()))
+
+    def _cached(self, key: tuple[str, str, bytes | str]) -> Credentials | None:
+        with self._lock:
+            hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def by_token(self, source: str, token: str) -> Credentials | None:
         digest = token_hash(token)
         return self._get(("token", source, digest), queries.RESOLVE_TOKEN,

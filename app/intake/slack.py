@@ -154,10 +154,13 @@ async def _receive(request: Request, state: IntakeState) -> Response:
 
 async def _credentials(request: Request, state: IntakeState, team: str | None) -> Credentials:
     token = request.path_params.get("token")
+    cache = state.credentials
     if token:
-        creds = await run_in_threadpool(state.credentials.by_token, "slack", token)
+        creds = (cache.cached_token("slack", token)
+                 or await run_in_threadpool(cache.by_token, "slack", token))
     elif team:
-        creds = await run_in_threadpool(state.credentials.by_key, "slack", team)
+        creds = (cache.cached_key("slack", team)
+                 or await run_in_threadpool(cache.by_key, "slack", team))
     else:
         raise Refusal(404, "unknown_tenant", "no team id in the request: set the Slack app's "
                       "URL to /slack/events/TOKEN (url_verification carries no team id)")

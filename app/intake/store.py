@@ -31,22 +31,42 @@ class Stored:
     job_id: str | None = None
 
 
+class _Duplicate(Exception):
+    """Raised inside the transaction to roll back the job enqueued for a duplicate."""
+
+
 def store(
     engine: Engine, tenant: uuid.UUID, event: NewEvent, inline: InlineHandler | None = None
 ) -> Stored:
+    """Store ``event`` with its ``webhooks.process`` job (or hand it to ``inline``)."""
+    if inline is not None:
+        return _store_inline(engine, tenant, event, inline)
     from app.actors.webhooks import process
 
+    # The job goes first, so the row is written once with both ids; a duplicate (rare)
+    # rolls the job back with the transaction.
+    event_id = uuid.uuid4()
+    try:
+        with tenant_session(tenant, engine=engine) as session:
+            job = enqueue(session, process, {"webhook_event_id": str(event_id)})
+            if webhook_events.insert_once(session, event, event_id=event_id,
+                                          job_id=job.message_id) is None:
+                raise _Duplicate
+    except _Duplicate:
+        return Stored(None, duplicate=True)
+    return Stored(event_id, duplicate=False, job_id=job.message_id)
+
+
+def _store_inline(
+    engine: Engine, tenant: uuid.UUID, event: NewEvent, inline: InlineHandler
+) -> Stored:
     with tenant_session(tenant, engine=engine) as session:
         event_id = webhook_events.insert_once(session, event)
         if event_id is None:
             return Stored(None, duplicate=True)
-        if inline is not None:
-            inline(session, event_id)
-            webhook_events.mark(session, event_id, webhook_events.COMPLETED)
-            return Stored(event_id, duplicate=False)
-        job = enqueue(session, process, {"webhook_event_id": str(event_id)})
-        webhook_events.set_job(session, event_id, job.message_id)
-        return Stored(event_id, duplicate=False, job_id=job.message_id)
+        inline(session, event_id)
+        webhook_events.mark(session, event_id, webhook_events.COMPLETED)
+        return Stored(event_id, duplicate=False)
 
 
 def store_failed(engine: Engine, tenant: uuid.UUID, event: NewEvent, error: str) -> Stored:

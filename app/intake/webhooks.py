@@ -97,11 +97,14 @@ async def _receive(request: Request, state: IntakeState, name: str,
 async def _credentials(request: Request, state: IntakeState, source: Source) -> Credentials:
     token = request.path_params.get("token") or request.headers.get(TOKEN_HEADER)
     creds: Credentials | None
+    cache = state.credentials
     if token:
-        creds = await run_in_threadpool(state.credentials.by_token, source.name, token)
+        creds = (cache.cached_token(source.name, token)
+                 or await run_in_threadpool(cache.by_token, source.name, token))
     elif source.key_header and request.headers.get(source.key_header):
-        creds = await run_in_threadpool(state.credentials.by_key, source.name,
-                                        request.headers[source.key_header])
+        key = request.headers[source.key_header]
+        creds = (cache.cached_key(source.name, key)
+                 or await run_in_threadpool(cache.by_key, source.name, key))
     else:
         named = f" or the {source.key_header} header" if source.key_header else ""
         raise Refusal(404, "unknown_tenant", "no endpoint token: put it in the URL "

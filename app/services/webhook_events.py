@@ -61,15 +61,16 @@ class StoredEvent:
 
 
 INSERT_ONCE = """
-INSERT INTO webhook_events (tenant_id, source, external_event_id, event_type, payload, headers,
-                            raw_body, content_type, endpoint_id, status, error, processed_at)
-VALUES (pgjobs.current_tenant(), %(source)s, %(external_event_id)s, %(event_type)s, %(payload)s,
-        %(headers)s, %(raw_body)s, %(content_type)s, %(endpoint_id)s, %(status)s, %(error)s,
-        CASE WHEN %(status)s = 'ENQUEUED' THEN NULL ELSE now() END)
+INSERT INTO webhook_events (id, tenant_id, source, external_event_id, event_type, payload,
+                            headers, raw_body, content_type, endpoint_id, status, error,
+                            processed_at, job_id)
+VALUES (coalesce(%(id)s, gen_random_uuid()), pgjobs.current_tenant(), %(source)s,
+        %(external_event_id)s, %(event_type)s, %(payload)s, %(headers)s, %(raw_body)s,
+        %(content_type)s, %(endpoint_id)s, %(status)s, %(error)s,
+        CASE WHEN %(status)s = 'ENQUEUED' THEN NULL ELSE now() END, %(job)s)
 ON CONFLICT (tenant_id, source, external_event_id) DO NOTHING
 RETURNING id
 """
-SET_JOB = "UPDATE webhook_events SET job_id = %(job)s WHERE id = %(id)s"
 MARK = """
 UPDATE webhook_events SET status = %(status)s, processed_at = now(), error = %(error)s
 WHERE id = %(id)s
@@ -109,10 +110,16 @@ TENANT_OF = "SELECT tenant_id FROM webhook_events WHERE id = %(id)s"
 
 
 def insert_once(
-    target: Target, event: NewEvent, *, status: str = ENQUEUED, error: str | None = None
+    target: Target, event: NewEvent, *, status: str = ENQUEUED, error: str | None = None,
+    event_id: uuid.UUID | None = None, job_id: str | None = None,
 ) -> uuid.UUID | None:
-    """Store ``event`` for the session's tenant; None when it was stored before (a duplicate)."""
+    """Store ``event`` for the session's tenant; None when it was stored before (a duplicate).
+
+    ``event_id`` and ``job_id`` let a caller enqueue the processing job first and store the
+    row with both ids in one statement (one round trip fewer than an insert, then an update).
+    """
     row = raw_connection(target).execute(INSERT_ONCE, {
+        "id": event_id, "job": uuid.UUID(job_id) if job_id else None,
         "source": event.source, "external_event_id": event.external_event_id,
         "event_type": event.event_type, "payload": Jsonb(event.payload),
         "headers": Jsonb(event.headers), "raw_body": event.raw_body,
@@ -120,10 +127,6 @@ def insert_once(
         "status": status, "error": error,
     }).fetchone()
     return row[0] if row else None
-
-
-def set_job(target: Target, event_id: uuid.UUID, job_id: str) -> None:
-    raw_connection(target).execute(SET_JOB, {"id": event_id, "job": uuid.UUID(job_id)})
 
 
 def mark(target: Target, event_id: uuid.UUID, status: str, error: str | None = None) -> None:

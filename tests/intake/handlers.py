@@ -1,4 +1,4 @@
-"""Handlers the intake tests register, also loaded by real workers (``dramatiq tests.intake.handlers``).
+"""Handlers of the intake tests, also for real workers (``dramatiq tests.intake.handlers``).
 
 ``icount`` fails while the file named by ``INTAKE_TEST_BROKEN`` exists: with
 ``INTAKE_TEST_MODE=permanent`` as a permanent error (dead letter at once), otherwise as a

@@ -35,6 +35,8 @@ def create_app(settings: IntakeSettings | None = None) -> Starlette:
     import app.actors  # noqa: F401  (the broker, the actors and the families' Slack handlers)
     from app.ops.health import script_heads
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # script_heads() is chatty at INFO
+
     settings = settings or IntakeSettings.from_env()
     if not logging.getLogger().handlers:  # a uvicorn worker process: nobody configured it
         logging.basicConfig(level=settings.log_level,
@@ -67,5 +69,7 @@ def create_app(settings: IntakeSettings | None = None) -> Starlette:
     ]
     application = Starlette(routes=routes, lifespan=lifespan,
                             exception_handlers={404: not_found, 405: not_allowed})
+    # "/webhooks/test/" is not a route: a 404 names it, no redirect a sender would not follow.
+    application.router.redirect_slashes = False
     application.state.intake = state
     return application

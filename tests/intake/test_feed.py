@@ -5,7 +5,6 @@ from __future__ import annotations
 import psycopg
 
 from app.intake import admin, feed
-from app.intake.credentials import token_hash
 from tests.intake.conftest import Intake, SSEClient
 from tests.support import TestDB, wait_for
 
@@ -61,5 +60,16 @@ def test_reconnecting_with_last_event_id_misses_nothing(db: TestDB, intake: Inta
         assert all(e["event"] == "activity" for e in again.events)
     finally:
         again.close()
-    # An id that is not the tenant's own resumes from now, never from another tenant's row.
-    assert token_hash(token) != token.encode()
+    # An id that is not one of the tenant's own events resumes from now.
+    other = db.create_tenant("other")
+    with tenant_conn(db, other) as conn:
+        (foreign,) = conn.execute(INSERT, ("foreign",)).fetchone() or ()
+        conn.commit()
+    fresh = SSEClient(url, token, last_event_id=str(foreign))
+    try:
+        with tenant_conn(db, tenant) as conn:
+            conn.execute(INSERT, ("f",))
+            conn.commit()
+        wait_for(lambda: fresh.source_ids() == ["f"], message="only the new event")
+    finally:
+        fresh.close()

@@ -112,7 +112,7 @@ def main() -> int:
     console = Console()
     settings = get_settings()
     run = uuid.uuid4().hex[:6]
-    stack = Stack(processes=1, threads=4, scheduler=False)
+    stack = Stack(processes=1, threads=4, scheduler=False, intake=False)
     started = time.monotonic()
     with psycopg.connect(settings.database_url, autocommit=True) as owner:
         tenants = create_tenants(owner, run)

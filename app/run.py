@@ -16,13 +16,16 @@ from app.stack import Stack
 from app.store import operator
 
 
-def status_table(conn: psycopg.Connection[Any], alive: dict[str, bool]) -> Table:
+def status_table(
+    conn: psycopg.Connection[Any], alive: dict[str, bool], intake_url: str | None = None
+) -> Table:
     rows = conn.execute(operator.STATUS).fetchall()
     workers = conn.execute(operator.LIVE_WORKERS).fetchone()
     processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in alive.items())
     alive_workers = workers[0] if workers else 0
+    intake = f"; intake {intake_url}" if intake_url else ""
     table = Table(title=f"pgjobs: {processes}; worker processes alive: {alive_workers}"
-                  " (Ctrl-C stops)")
+                  f"{intake} (Ctrl-C stops)")
     for column in ("queue", "queued", "delayed", "running", "done", "dead"):
         table.add_column(column, justify="left" if column == "queue" else "right")
     for row in rows:
@@ -34,8 +37,12 @@ def status_table(conn: psycopg.Connection[Any], alive: dict[str, bool]) -> Table
 
 def main() -> int:
     console = Console()
+    from app.intake.settings import IntakeSettings
+
+    intake = IntakeSettings.from_env()
     stack = Stack()
     stack.start()
+    intake_url = f"http://{intake.host}:{intake.port}" if stack.intake else None
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -44,7 +51,7 @@ def main() -> int:
             console=console, refresh_per_second=2
         ) as live:
             while not stop.wait(1.0):
-                live.update(status_table(conn, stack.alive()))
+                live.update(status_table(conn, stack.alive(), intake_url))
     finally:
         console.print("stopping: in-flight jobs finish, the rest are handed back...")
         codes = stack.stop(get_settings().shutdown_timeout_seconds)

@@ -1,7 +1,8 @@
-"""Start and stop the system's processes (workers, scheduler) for ``make run`` and the demo.
+"""Start and stop the system's processes (workers, scheduler, intake): ``make run``, the demo.
 
 Each process is a real command a deployment would run (``dramatiq app.actors``,
-``python -m app.scheduler``), so what the demo proves is what production runs.
+``python -m app.scheduler``, ``python -m app.intake``), so what the demo proves is what
+production runs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Stack:
     processes: int = 2
     threads: int = 8
     scheduler: bool = True
+    #: The HTTP webhook intake (``python -m app.intake``; ``INTAKE_HOST``/``INTAKE_PORT``).
+    intake: bool = True
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -35,6 +38,8 @@ class Stack:
         }
         if self.scheduler and importlib.util.find_spec("app.scheduler") is not None:
             cmds["scheduler"] = [sys.executable, "-m", "app.scheduler"]
+        if self.intake:
+            cmds["intake"] = [sys.executable, "-m", "app.intake"]
         return cmds
 
     def start(self) -> None:

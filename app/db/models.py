@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import MetaData, String, Text, func
+from sqlalchemy import BigInteger, FetchedValue, LargeBinary, MetaData, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +50,8 @@ class ActivityEvent(Base):
     source: Mapped[str] = mapped_column(Text)
     source_id: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    #: The feed's event id (bigserial); the feed orders by (inserting transaction, seq).
+    seq: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
 
 
 class WebhookEvent(Base):
@@ -65,3 +67,10 @@ class WebhookEvent(Base):
     error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column()
+    endpoint_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    content_type: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    raw_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    attempts: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None] = mapped_column()

@@ -29,9 +29,9 @@ from typing import Any
 #: The tenant the current transaction acts for, evaluated once per statement.
 CURRENT_TENANT = "(SELECT pgjobs.current_tenant())"
 
-#: Roles tenant code connects as: application code and actor sessions. (``app_worker`` is
-#: here only while actor sessions still run as it; the isolation migration takes it out.)
-TENANT_ROLES = ("app_user", "app_actor", "app_worker")
+#: Roles tenant code connects as: application code and actor sessions. The broker's role
+#: (``app_worker``) gets nothing on tenant tables.
+TENANT_ROLES = ("app_user", "app_actor")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 

@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail when a due job waits longer than AGE (default 5m)")
     p.add_argument("--min-workers", type=int, default=1, metavar="N",
                    help="fail with fewer than N live workers (default 1)")
+
+    # The webhook intake's commands (webhooks list/show/replay, intake endpoint/secret/token).
+    from app.intake.cli import register as register_intake
+
+    register_intake(sub, common, duration)
     return parser
 
 

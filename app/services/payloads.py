@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 WebhookSource = Literal[
-    "voicenter", "greeninvoice", "icount", "whatsapp", "google", "shopify", "woocommerce", "test"
+    "voicenter", "greeninvoice", "icount", "whatsapp", "google", "shopify", "woocommerce",
+    "carrier", "slack", "test",
 ]
 
 
@@ -22,6 +23,18 @@ class WebhookJob(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     tenant_id: uuid.UUID | None = None
     received_at: datetime
+    #: Set when the event was stored by the intake (``webhook_events``): its row id and the
+    #: headers kept with it.
+    webhook_event_id: uuid.UUID | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class StoredWebhookJob(BaseModel):
+    """``webhooks.process`` for an event the intake stored: the row holds everything else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_event_id: uuid.UUID
 
 
 class ActivityJob(BaseModel):

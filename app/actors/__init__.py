@@ -8,8 +8,20 @@ from app.jobs.setup import configure
 
 broker = configure()
 
-from app.actors import activity, demo, digests, photos, reviews, tokens, webhooks  # noqa: E402
+from app.actors import (  # noqa: E402
+    activity,
+    alerts,
+    demo,
+    digests,
+    messages,
+    notifications,
+    photos,
+    reviews,
+    tokens,
+    webhooks,
+)
 
 __all__ = [
-    "activity", "broker", "demo", "digests", "photos", "reviews", "tokens", "webhooks",
+    "activity", "alerts", "broker", "demo", "digests", "messages", "notifications", "photos",
+    "reviews", "tokens", "webhooks",
 ]

@@ -36,6 +36,11 @@ QUEUES: dict[str, QueuePolicy] = {
     # 001: scheduled messages and reminders, 3 from 1 s, keep 100 completed / 500 failed.
     "messages": QueuePolicy(max_attempts=3, completed_max_count=100, failed_max_count=500),
     "reminders": QueuePolicy(max_attempts=3, completed_max_count=100, failed_max_count=500),
+    # Messaging (issue 12). 002: SMS alerts and email digests, 3 attempts from 1 s, keep
+    # 100 completed / 500 failed, like 001's scheduled messages and reminders above.
+    "sms-notifications": QueuePolicy(max_attempts=3, completed_max_count=100,
+                                     failed_max_count=500),
+    "email-digests": QueuePolicy(max_attempts=3, completed_max_count=100, failed_max_count=500),
     # 003: AI responses, 3 from 2 s; 10 starts/s and 5 running per workspace (tenant).
     "ai": QueuePolicy(
         max_attempts=3, min_backoff=2_000, limits=Limits(rate=(10, 1.0), concurrency=5)

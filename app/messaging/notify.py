@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.actors import notifications
 from app.jobs import EnqueueResult, enqueue
 from app.messaging.errors import validation_summary
 from app.messaging.notices import Notice
@@ -45,6 +44,9 @@ def notify(
     except (TypeError, ValueError) as exc:
         raise InvalidNotification(f"notification params must be JSON: {exc}") from None
     payload = data.model_dump(mode="json", exclude_none=True)
+    # Imported here: the actor modules that notify (digests, photos...) import this one.
+    from app.actors import notifications
+
     return enqueue(session, notifications.send, payload, delay=delay, eta=eta,
                    unique_key=unique_key, priority=priority)
 

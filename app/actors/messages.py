@@ -30,16 +30,30 @@ def _fire(kind: timed.Kind, row_id: uuid.UUID) -> dict[str, Any]:
     firing = timed.due(session, kind, row_id, ctx.message.message_id)
     if isinstance(firing, str):
         return {"skipped": firing}
+    if isinstance(firing, timed.Early):
+        rearmed = enqueue(session, actor_for(kind), payload_for(kind, row_id), eta=firing.send_at)
+        timed.attach_job(session, kind, row_id, rearmed.message_id)
+        return {"skipped": "early", "rearmed": rearmed.message_id}
     outcome = run_delivery(firing.request)
     next_job = None
     if firing.next_at is not None:
-        next_job = enqueue(session, send_reminder, {"reminder_id": str(row_id)},
+        next_job = enqueue(session, send_reminder, payload_for(kind, row_id),
                            eta=firing.next_at).message_id
     timed.fired(session, kind, row_id, firing.next_at, next_job)
     result: dict[str, Any] = outcome.as_result()
     if firing.next_at is not None:
         result["next_at"] = firing.next_at.isoformat()
     return result
+
+
+def actor_for(kind: timed.Kind) -> Any:
+    """The actor that fires ``kind``."""
+    return send_reminder if kind is timed.REMINDER else send_scheduled
+
+
+def payload_for(kind: timed.Kind, row_id: uuid.UUID) -> dict[str, str]:
+    key = "reminder_id" if kind is timed.REMINDER else "scheduled_message_id"
+    return {key: str(row_id)}
 
 
 def _row_id(kind: timed.Kind, args: tuple[Any, ...]) -> uuid.UUID | None:

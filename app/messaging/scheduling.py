@@ -25,7 +25,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import dramatiq
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -48,13 +47,7 @@ def _target(channel: str, recipient: str, template_id: str, params: dict[str, An
     return Target(data.channel, data.recipient, data.template_id)
 
 
-def _actor(kind: timed.Kind) -> dramatiq.Actor:
-    return messages.send_reminder if kind is timed.REMINDER else messages.send_scheduled
-
-
-def _payload(kind: timed.Kind, row_id: uuid.UUID) -> dict[str, str]:
-    key = "reminder_id" if kind is timed.REMINDER else "scheduled_message_id"
-    return {key: str(row_id)}
+_actor, _payload = messages.actor_for, messages.payload_for
 
 
 def _create(session: Session, kind: timed.Kind, target: Target, params: dict[str, Any],

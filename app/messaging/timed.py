@@ -51,6 +51,18 @@ class TimedRow:
         return Target(self.channel, self.recipient, self.template)
 
 
+#: A firing this much before the row's send time (an operator's requeue, clock skew between
+#: hosts) does not send: it re-arms a job for the send time instead.
+EARLY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Early:
+    """The job ran before the row's time: a new job must be armed for ``send_at``."""
+
+    send_at: datetime
+
+
 @dataclass(frozen=True)
 class Firing:
     row: TimedRow
@@ -99,8 +111,9 @@ def cancelled(session: Session, kind: Kind, row_id: uuid.UUID) -> None:
     session.execute(queries.TIMED[kind.table].cancelled, {"id": row_id})
 
 
-def due(session: Session, kind: Kind, row_id: uuid.UUID, job_id: str) -> Firing | str:
-    """What this job's firing does: a ``Firing`` to send, or why it skips (a string)."""
+def due(session: Session, kind: Kind, row_id: uuid.UUID, job_id: str) -> Firing | Early | str:
+    """What this job's firing does: a ``Firing`` to send, ``Early`` to re-arm, or why it
+    skips (a string)."""
     row = lock(session, kind, row_id)
     if row is None:
         return "missing"
@@ -108,9 +121,11 @@ def due(session: Session, kind: Kind, row_id: uuid.UUID, job_id: str) -> Firing 
         return row.status
     if row.job_id is None or str(row.job_id) != job_id:
         return "superseded"
+    now = datetime.now(UTC)
+    if (row.send_at - now).total_seconds() > EARLY_SECONDS:
+        return Early(row.send_at)
     next_at = None
     if row.recurrence:
-        now = datetime.now(UTC)
         next_at = recurrence.next_occurrence(row.recurrence, row.timezone,
                                              max(now, row.send_at))
     request = Request(row.channel, row.recipient, row.template, dict(row.params))

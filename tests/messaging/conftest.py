@@ -7,18 +7,23 @@ tenant's provider rows or the environment, exactly as in production.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from app.db.tenant import tenant_session
 from app.messaging.channels import set_provider
 from app.messaging.settings import get_messaging_settings
 from app.providers.fakes import FakeTwilio, FakeWhatsApp
 from app.providers.smtp_sink import SmtpSink
+from tests.conftest import migrate
+from tests.faults.cluster import PrivateCluster
 from tests.messaging.tls import self_signed, server_context
 from tests.support import TestDB
 
@@ -33,9 +38,9 @@ class Providers:
     ca_file: Path
 
     def configure(self, tenant: uuid.UUID, *, sms_reconcile: str = "lookup",
-                  whatsapp_reconcile: str = "dedupe") -> None:
+                  whatsapp_reconcile: str = "dedupe", engine: Engine | None = None) -> None:
         """The tenant's provider rows point at the fakes (secrets sealed on the way in)."""
-        with tenant_session(tenant) as session:
+        with tenant_session(tenant, engine=engine) as session:
             set_provider(session, "email", "smtp", {
                 "host": "127.0.0.1", "port": self.smtp.port, "starttls": True,
                 "username": SMTP_LOGIN[0], "from_address": "alerts@example.test",
@@ -80,3 +85,23 @@ def tenant(db: TestDB, providers: Providers, broker: object) -> uuid.UUID:
     tenant_id = db.create_tenant("acme")
     providers.configure(tenant_id)
     return tenant_id
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A PostgreSQL cluster of this test's own that it may restart (never the shared one)."""
+    base = Path(tempfile.mkdtemp(prefix="pgjobs-messaging-"))
+    base.chmod(0o755)  # PostgreSQL may run as another OS user that must reach it
+    cluster = PrivateCluster(base)
+    try:
+        url = cluster.start()
+        migrate(url)
+        cluster.db = TestDB(owner_url=url, name="jobs")
+        yield cluster
+    finally:
+        if cluster.db is not None:
+            cluster.db.stop_all()
+        try:
+            cluster.stop()
+        finally:
+            shutil.rmtree(base, ignore_errors=True)

@@ -119,6 +119,6 @@ def test_a_job_without_an_organization_is_refused_at_enqueue(
         digests.email_digest.send({"organizationId": str(tenant)})
     with tenant_session(tenant) as session, pytest.raises(EnqueueRefused, match="channel"):
         enqueue(session, notifications.send, {"channel": "fax", "recipient": "x"})
-    with tenant_session(tenant) as session, pytest.raises(ValueError, match="E.164"):
+    with tenant_session(tenant) as session, pytest.raises(ValueError, match=r"E\.164"):
         notify(session, "sms", "not-a-number", "x")
     assert db.scalar("SELECT count(*) FROM dramatiq.queue") == 0

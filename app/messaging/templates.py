@@ -10,6 +10,7 @@ name, which is how the digests, photo requests and review alerts can be restyled
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 from app.messaging import queries
 
 MAX_SOURCE = 100_000
+#: As the table's check constraint.
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
 class TemplateError(ValueError):
@@ -146,6 +149,9 @@ def save_template(
     body_html: str | None = None,
 ) -> None:
     """Create or replace the tenant's template ``name`` (checked first)."""
+    if not NAME.fullmatch(name):
+        raise TemplateError(f"template names are 1-100 lowercase letters, digits, '.', '_' "
+                            f"or '-', starting with a letter or digit; got {name!r}")
     template = Template(name, body_text, subject, body_html)
     check(template)
     session.execute(queries.SAVE_TEMPLATE, {"name": name, "subject": subject,

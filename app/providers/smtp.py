@@ -85,7 +85,9 @@ class SmtpEmail:
                 _expect(smtp.mail(s.from_address), (250,), "MAIL FROM")
                 _expect(smtp.rcpt(message.recipient), (250, 251), "RCPT TO")
                 try:
-                    smtp.data(mail.as_bytes())
+                    # smtplib raises only when DATA itself is refused; the reply to the
+                    # message (250, or 4xx / 5xx) comes back as a value.
+                    reply = smtp.data(mail.as_bytes())
                 except smtplib.SMTPDataError as exc:
                     raise _reply_error("DATA", exc.smtp_code, exc.smtp_error) from None
                 except (OSError, smtplib.SMTPException) as exc:
@@ -93,6 +95,7 @@ class SmtpEmail:
                     raise TransientProviderError(
                         NAME, f"{type(exc).__name__} during DATA", maybe_sent=True
                     ) from None
+                _expect(reply, (250,), "DATA")
         except (PermanentProviderError, TransientProviderError):
             raise
         except smtplib.SMTPAuthenticationError as exc:

@@ -79,7 +79,7 @@ class SmtpSink:
             ok = (isinstance(auth_data, LoginPassword) and sink.credentials is not None
                   and (auth_data.login.decode(), auth_data.password.decode())
                   == sink.credentials)
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # False: aiosmtpd answers 535
 
         options: dict[str, Any] = {}
         if self.tls_context is not None:

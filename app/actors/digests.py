@@ -6,6 +6,7 @@ period its payload names."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -13,25 +14,35 @@ from pydantic import ValidationError
 
 from app.jobs import current_session, current_tenant, enqueue, job
 from app.messaging.errors import DeliveryFailed
-from app.messaging.notify import send_notice
+from app.messaging.notify import InvalidNotification, send_notice
 from app.messaging.payloads import EmailDigestJobData
 from app.services.digests import (
     DigestRequest,
     Period,
     build_digest,
     handed_over,
+    not_sent,
     plan_digests,
     user_timezone,
 )
 from app.services.recurring import SLOT_UNIQUE_WINDOW, parse_slot
+
+logger = logging.getLogger(__name__)
 
 
 def _build_and_send(tenant: uuid.UUID, request: DigestRequest) -> dict[str, int]:
     session = current_session()
     digest = build_digest(session, tenant, request)
     if digest.notice is not None and digest.digest_id is not None:
-        job_id = send_notice(session, digest.notice).message_id
-        handed_over(session, digest.digest_id, job_id)
+        try:
+            job_id = send_notice(session, digest.notice).message_id
+        except InvalidNotification as exc:
+            # The digest is kept (and marked failed): the user's address is unusable.
+            not_sent(session, digest.digest_id)
+            logger.warning("event=digest_not_sent digest=%s tenant=%s error=%r",
+                           digest.digest_id, tenant, str(exc))
+        else:
+            handed_over(session, digest.digest_id, job_id)
     return digest.counts
 
 

@@ -20,7 +20,8 @@ from app.providers.outbound import Channel
 PHONE = r"^\+[1-9][0-9]{6,14}$"
 #: ``digest:<uuid>`` or ``photo_week:<YYYY-MM-DD>``.
 REFERENCE = r"^(digest:[0-9a-f-]{36}|photo_week:[0-9]{4}-[0-9]{2}-[0-9]{2})$"
-EMAIL = r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"
+#: One address, no display name (local domains such as ``@localhost`` allowed).
+EMAIL = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
 
 
 class _Payload(BaseModel):

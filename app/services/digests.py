@@ -54,6 +54,7 @@ _USER_ZONE = text("""
     SELECT coalesce(u.timezone, t.timezone) FROM users u JOIN tenants t ON t.id = u.tenant_id
     WHERE u.id = :user AND u.active""")
 _HANDED = text("UPDATE digests SET notification_job_id = :job WHERE id = :id")
+_NOT_SENT = text("UPDATE digests SET status = 'failed' WHERE id = :id")
 
 
 class DigestRequest(BaseModel):
@@ -133,3 +134,8 @@ def build_digest(session: Session, tenant: uuid.UUID, request: DigestRequest) ->
 def handed_over(session: Session, digest_id: uuid.UUID, job_id: str) -> None:
     """The digest's email is now a ``notifications.send`` job: never build or send it again."""
     session.execute(_HANDED, {"id": digest_id, "job": uuid.UUID(job_id)})
+
+
+def not_sent(session: Session, digest_id: uuid.UUID) -> None:
+    """The digest cannot be emailed (e.g. the user's address is unusable)."""
+    session.execute(_NOT_SENT, {"id": digest_id})

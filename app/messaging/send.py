@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db.tenant import TENANT_KEY
 from app.messaging import channels, deliveries, templates
 from app.messaging.deliveries import Target
 from app.messaging.errors import DeliveryDeferred, DeliveryFailed, scrub
@@ -82,7 +83,8 @@ def deliver(
         raise DeliveryFailed(str(exc)) from None
     with record() as s:
         attempt = deliveries.begin(s, key, job_id, target, provider.name)
-    log = {"delivery": attempt.delivery_id, "channel": request.channel,
+    log = {"delivery": attempt.delivery_id, "job": job_id,
+           "tenant": session.info.get(TENANT_KEY), "channel": request.channel,
            "provider": provider.name, "attempt": attempt.attempts}
     if attempt.previous == "sent":
         _log("delivery_already_sent", log)

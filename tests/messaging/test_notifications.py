@@ -158,3 +158,23 @@ def test_a_missing_template_parameter_is_a_permanent_error_and_nothing_is_sent(
         row = delivery(db, failed)
         assert row and row["status"] == "failed" and row["attempts"] == 1
     assert providers.sms.requests == []
+
+
+def test_without_a_tenant_provider_the_environments_default_is_used(
+    db: TestDB, providers: Providers, broker: object, tmp_path: Path
+) -> None:
+    plain = db.create_tenant("no-settings")  # no messaging_providers rows
+    with tenant_session(plain) as session:
+        save_template(session, "ping", body_text="ping")
+        via_env = notify(session, "sms", "+15551230005", "ping").message_id
+        nowhere = notify(session, "whatsapp", "+15551230006", "ping").message_id
+    env = {**providers.env(), "MESSAGING_SMS_URL": providers.sms.url,
+           "MESSAGING_SMS_ACCOUNT": providers.sms.account_sid,
+           "MESSAGING_SMS_TOKEN": providers.sms.token, "MESSAGING_SMS_FROM": "+15550000001"}
+    start_worker(db, tmp_path, "worker", env)
+    wait_for(lambda: sent(db, via_env) and job_state(db, nowhere) == "rejected",
+             message="one sent by the default, one with no provider at all")
+    (request,) = providers.sms.sends()
+    assert request.body["From"] == "+15550000001"
+    assert "no provider for channel 'whatsapp'" in job(db, nowhere)["last_error"]
+    assert "MESSAGING_WHATSAPP_URL" in job(db, nowhere)["last_error"]

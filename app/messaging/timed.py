@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -51,9 +51,9 @@ class TimedRow:
         return Target(self.channel, self.recipient, self.template)
 
 
-#: A firing this much before the row's send time (an operator's requeue, clock skew between
-#: hosts) does not send: it re-arms a job for the send time instead.
-EARLY_SECONDS = 0.5
+#: A firing this much before the row's send time (by the database's clock: e.g. after an
+#: operator's requeue) does not send: it re-arms a job for the send time instead.
+EARLY_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def due(session: Session, kind: Kind, row_id: uuid.UUID, job_id: str) -> Firing 
         return row.status
     if row.job_id is None or str(row.job_id) != job_id:
         return "superseded"
-    now = datetime.now(UTC)
+    now: datetime = session.execute(queries.CLOCK).scalar_one()
     if (row.send_at - now).total_seconds() > EARLY_SECONDS:
         return Early(row.send_at)
     next_at = None
@@ -130,6 +130,18 @@ def due(session: Session, kind: Kind, row_id: uuid.UUID, job_id: str) -> Firing 
                                              max(now, row.send_at))
     request = Request(row.channel, row.recipient, row.template, dict(row.params))
     return Firing(row, request, next_at)
+
+
+def seconds_until(session: Session, when: datetime) -> float:
+    """The delay that makes a job enqueued in this transaction due exactly at ``when``.
+
+    A job's eta is the transaction's start (``now()``) plus its delay, so the delay is
+    measured from there, not from this process's clock (which is later, by however long the
+    transaction has been open): a message is never due before its time. One millisecond is
+    added for the truncation to whole milliseconds on the way.
+    """
+    started: datetime = session.execute(queries.TRANSACTION_START).scalar_one()
+    return (when - started).total_seconds() + 0.001
 
 
 def fired(session: Session, kind: Kind, row_id: uuid.UUID, next_at: datetime | None = None,

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from app.db.tenant import tenant_session
 from app.messaging.errors import TooLate
@@ -175,3 +176,18 @@ def test_bad_input_is_refused_with_a_clear_error(
             schedule_reminder(session, channel="sms", recipient="+15551232005",
                               template_id="note", recurrence_rule="every monday")
     assert db.scalar("SELECT count(*) FROM dramatiq.queue") == 0
+
+
+def test_a_message_is_never_due_before_its_time_even_from_an_old_transaction(
+    db: TestDB, providers: Providers, templated: uuid.UUID
+) -> None:
+    """A job's eta counts from its transaction's start: a send time computed later in a
+    long transaction must not make the job due early."""
+    with tenant_session(templated) as session:
+        session.execute(text("SELECT pg_sleep(0.3)"))  # the caller's transaction is old
+        send_at = datetime.now(UTC) + timedelta(seconds=5)
+        message = schedule_message(session, channel="sms", recipient="+15551232006",
+                                   template_id="note", params={"who": "x"}, send_at=send_at)
+    eta = db.scalar("SELECT q.eta FROM dramatiq.queue q JOIN scheduled_messages m "
+                    "ON m.job_id = q.message_id WHERE m.id = %s", (message,))
+    assert send_at <= eta < send_at + timedelta(seconds=0.1)

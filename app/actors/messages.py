@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.actors.notifications import run_delivery
 from app.jobs import current_job, current_session, enqueue, job
 from app.jobs.hooks import FailedAttempt
-from app.messaging import deliveries, timed
+from app.messaging import deliveries, recurrence, timed
 from app.messaging.errors import DeliveryFailed
 from app.messaging.payloads import ReminderJobData, ScheduledMessageJobData
 
@@ -32,14 +32,14 @@ def _fire(kind: timed.Kind, row_id: uuid.UUID) -> dict[str, Any]:
         return {"skipped": firing}
     if isinstance(firing, timed.Early):
         rearmed = enqueue(session, actor_for(kind), payload_for(kind, row_id),
-                          delay=timed.seconds_until(session, firing.send_at))
+                          delay=recurrence.seconds_until(session, firing.send_at))
         timed.attach_job(session, kind, row_id, rearmed.message_id)
         return {"skipped": "early", "rearmed": rearmed.message_id}
     outcome = run_delivery(firing.request)
     next_job = None
     if firing.next_at is not None:
         next_job = enqueue(session, send_reminder, payload_for(kind, row_id),
-                           delay=timed.seconds_until(session, firing.next_at)).message_id
+                           delay=recurrence.seconds_until(session, firing.next_at)).message_id
     timed.fired(session, kind, row_id, firing.next_at, next_job)
     result: dict[str, Any] = outcome.as_result()
     if firing.next_at is not None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.jobs import EnqueueResult, enqueue
+from app.messaging import recurrence
 from app.messaging.errors import validation_summary
 from app.messaging.notices import Notice
 from app.messaging.payloads import NotificationJobData
@@ -44,6 +45,10 @@ def notify(
     except (TypeError, ValueError) as exc:
         raise InvalidNotification(f"notification params must be JSON: {exc}") from None
     payload = data.model_dump(mode="json", exclude_none=True)
+    if eta is not None:
+        if eta.tzinfo is None:
+            raise InvalidNotification(f"eta must be timezone-aware, got {eta!r}")
+        delay, eta = recurrence.seconds_until(session, eta), None
     # Imported here: the actor modules that notify (digests, photos...) import this one.
     from app.actors import notifications
 

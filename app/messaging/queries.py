@@ -105,7 +105,6 @@ DELIVERY_OF_JOB = text("""
 # -- scheduled messages and reminders (app/messaging/scheduling.py, timed.py) ------------
 
 CLOCK = text("SELECT clock_timestamp()")
-TRANSACTION_START = text("SELECT now()")
 
 INSERT_SCHEDULED = text("""
     INSERT INTO scheduled_messages (tenant_id, channel, recipient, template, params, send_at,

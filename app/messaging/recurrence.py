@@ -1,4 +1,5 @@
-"""Send times: local times in a zone, and the next occurrence of a recurring reminder.
+"""Send times: local times in a zone, the delay that makes a job due at one, and the next
+occurrence of a recurring reminder.
 
 A recurrence is a crontab expression read in the reminder's time zone (``0 9 * * 1``: every
 Monday at 09:00 there, through daylight-saving changes), parsed by the scheduler's own cron
@@ -10,7 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
 from app.scheduler.cron import InvalidSchedule, trigger_for
+
+_TRANSACTION_START = text("SELECT now()")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -44,3 +50,15 @@ def next_occurrence(recurrence: str, timezone: str, after: datetime) -> datetime
     if found is None:
         raise ValueError(f"recurrence {recurrence!r} has no occurrence after {after}")
     return found
+
+
+def seconds_until(session: Session, when: datetime) -> float:
+    """The delay that makes a job enqueued in this transaction due exactly at ``when``.
+
+    A job's eta is the transaction's start (``now()``) plus its delay, so the delay is
+    measured from there, not from this process's clock (which is later, by however long the
+    transaction has been open): a message is never due before its time. One millisecond is
+    added for the truncation to whole milliseconds on the way.
+    """
+    started: datetime = session.execute(_TRANSACTION_START).scalar_one()
+    return (when - started).total_seconds() + 0.001

@@ -54,7 +54,7 @@ def _create(session: Session, kind: timed.Kind, target: Target, params: dict[str
             when: datetime, timezone: str, rule: str | None = None) -> uuid.UUID:
     row_id = timed.create(session, kind, target, params, when, timezone, rule)
     job = enqueue(session, _actor(kind), _payload(kind, row_id),
-                  delay=timed.seconds_until(session, when))
+                  delay=recurrence.seconds_until(session, when))
     timed.attach_job(session, kind, row_id, job.message_id)
     return row_id
 
@@ -126,7 +126,7 @@ def _reschedule(session: Session, kind: timed.Kind, row_id: uuid.UUID | str,
         # Its job is being claimed (or gone): a new job carries the new time, and the old
         # one, if it runs, sees that the row no longer names it.
         job_id = enqueue(session, _actor(kind), _payload(kind, row.id),
-                         delay=timed.seconds_until(session, when)).message_id
+                         delay=recurrence.seconds_until(session, when)).message_id
     timed.moved(session, kind, row.id, when, zone, job_id)
 
 

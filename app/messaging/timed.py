@@ -132,18 +132,6 @@ def due(session: Session, kind: Kind, row_id: uuid.UUID, job_id: str) -> Firing 
     return Firing(row, request, next_at)
 
 
-def seconds_until(session: Session, when: datetime) -> float:
-    """The delay that makes a job enqueued in this transaction due exactly at ``when``.
-
-    A job's eta is the transaction's start (``now()``) plus its delay, so the delay is
-    measured from there, not from this process's clock (which is later, by however long the
-    transaction has been open): a message is never due before its time. One millisecond is
-    added for the truncation to whole milliseconds on the way.
-    """
-    started: datetime = session.execute(queries.TRANSACTION_START).scalar_one()
-    return (when - started).total_seconds() + 0.001
-
-
 def fired(session: Session, kind: Kind, row_id: uuid.UUID, next_at: datetime | None = None,
           next_job: str | None = None) -> None:
     """The firing sent its message (a recurring reminder moves on to ``next_at``)."""

@@ -17,7 +17,7 @@ from app.messaging.scheduling import schedule_message
 from app.messaging.templates import save_template
 from tests.faults.cluster import PrivateCluster
 from tests.messaging.conftest import Providers
-from tests.messaging.helpers import start_worker
+from tests.messaging.helpers import log_tail, start_worker
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
@@ -46,16 +46,21 @@ def test_scheduled_message_survives_worker_and_postgres_restarts(
 
     first = start_worker(db, tmp_path, "first", providers.env(), queues=["messages"])
     first.send_signal(signal.SIGTERM)  # a deploy: graceful stop, then a new process
-    assert first.wait(timeout=30) == 0
+    assert first.wait(timeout=30) == 0, log_tail(tmp_path / "first.log")
     start_worker(db, tmp_path, "second", providers.env(), queues=["messages"])
     private_cluster.stop()  # every connection cut, as in a restart or failover
     private_cluster.start()
     assert datetime.now(UTC) < due, "the restarts took longer than the lead time"
 
-    wait_for(lambda: db.scalar("SELECT status FROM scheduled_messages WHERE id = %s",
-                               (message,)) == "sent",
-             timeout=LEAD.total_seconds() + 30, interval=0.1, message="the message to be sent")
-    (sent,) = providers.sms.sent  # once
+    try:
+        wait_for(lambda: db.scalar("SELECT status FROM scheduled_messages WHERE id = %s",
+                                   (message,)) == "sent",
+                 timeout=LEAD.total_seconds() + 30, interval=0.1,
+                 message="the message to be sent")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_tail(tmp_path / 'second.log')}") from None
+    assert len(providers.sms.sent) == 1, log_tail(tmp_path / "second.log")  # once
+    (sent,) = providers.sms.sent
     assert sent.recipient == "+15551234001" and sent.text == "Wake up, Ann"
     assert sent.at >= due.timestamp() - 0.005  # not early
     attempts = db.scalar("SELECT attempts FROM dramatiq.queue WHERE actor_name = "

@@ -64,6 +64,11 @@ def test_a_tenant_sees_none_of_anothers_messaging_rows(
         raw = raw_connection(session)
         for table in TABLES:
             assert raw.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        # A's own delivery shows in the view; B's never does.
+        deliveries.begin(session, "a-key", None, deliveries.Target("sms", "+15551237003",
+                                                                   "x"), "twilio")
+        assert raw.execute("SELECT tenant_id, idempotency_key FROM jobs.deliveries"
+                           ).fetchall() == [(a, "a-key")]
         # Naming B explicitly changes nothing: RLS, not a filter, decides.
         b = victim["tenant"]
         assert raw.execute("SELECT count(*) FROM messaging_providers WHERE tenant_id = %s",

@@ -1,8 +1,11 @@
 """``make demo``: a small multi-tenant workload that proves the promises end to end.
 
 Three tenants enqueue webhook jobs inside their own transactions (one transaction rolls
-back), one tenant's job fails until it is dead-lettered, one job is delayed. Real worker
-processes run them. Exits 0 only if every job ended as expected.
+back), one tenant's job fails until it is dead-lettered, one job is delayed. The first
+tenant also sends a notification on each channel, schedules a message, cancels another and
+has its digest emailed, against fake providers this process starts
+(``app/demo_messaging.py``). Real worker processes run them. Exits 0 only if every job
+ended as expected.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from app.actors import demo, webhooks
 from app.config import get_settings
 from app.db.models import ActivityEvent
 from app.db.tenant import tenant_session
+from app.demo_messaging import MessagingDemo
 from app.jobs import enqueue
 from app.stack import Stack
 from app.store import operator
@@ -112,19 +116,24 @@ def main() -> int:
     console = Console()
     settings = get_settings()
     run = uuid.uuid4().hex[:6]
-    stack = Stack(processes=1, threads=4, scheduler=False, intake=False)
+    messaging = MessagingDemo()
     started = time.monotonic()
-    with psycopg.connect(settings.database_url, autocommit=True) as owner:
+    with psycopg.connect(settings.database_url, autocommit=True) as owner, \
+            messaging.running() as provider_env:
+        stack = Stack(processes=1, threads=4, scheduler=False, intake=False, env=provider_env)
         tenants = create_tenants(owner, run)
         stack.start()
         try:
             rolled_back = feed(tenants, run)
+            messaging.feed(owner, tenants[0])
             console.print(f"demo {run}: 3 tenants enqueued {3 * JOBS_PER_TENANT} webhooks, "
-                          "1 failing job, 1 rolled-back transaction; workers running...")
+                          "1 failing job, 1 rolled-back transaction; 3 notifications, "
+                          "2 scheduled messages (1 cancelled), a digest; workers running...")
             deadline = time.monotonic() + TIMEOUT
             while not settled(owner, tenants) and time.monotonic() < deadline:
                 time.sleep(0.2)
             checks = verify(owner, tenants, rolled_back)
+            checks += [Check(*c) for c in messaging.verify(owner)]
         finally:
             stack.stop(10)
     table = Table(title=f"make demo ({time.monotonic() - started:.1f} s)")

@@ -19,7 +19,18 @@ broker = configure()
 from app.actors import queues  # noqa: E402
 
 # isort: split
-from app.actors import activity, demo, digests, photos, reviews, tokens, webhooks  # noqa: E402
+from app.actors import (  # noqa: E402
+    activity,
+    alerts,
+    demo,
+    digests,
+    messages,
+    notifications,
+    photos,
+    reviews,
+    tokens,
+    webhooks,
+)
 
 
 def user_modules() -> list[str]:
@@ -40,5 +51,7 @@ def load_user_modules() -> None:
 
 load_user_modules()
 
-__all__ = ["activity", "broker", "demo", "digests", "photos", "queues", "reviews", "tokens",
-           "webhooks"]
+__all__ = [
+    "activity", "alerts", "broker", "demo", "digests", "messages", "notifications", "photos",
+    "queues", "reviews", "tokens", "webhooks",
+]

@@ -11,5 +11,10 @@ declare_queue("activity", max_attempts=3, completed_max_age=3600, completed_max_
 # 001: scheduled messages and reminders, 3 from 1 s, keep 100 completed / 500 failed.
 declare_queue("messages", max_attempts=3, completed_max_count=100, failed_max_count=500)
 declare_queue("reminders", max_attempts=3, completed_max_count=100, failed_max_count=500)
+# Messaging (issue 12). 002: SMS alerts and email digests, 3 attempts from 1 s, keep
+# 100 completed / 500 failed, like 001's scheduled messages and reminders above.
+declare_queue("sms-notifications", max_attempts=3, completed_max_count=100,
+              failed_max_count=500)
+declare_queue("email-digests", max_attempts=3, completed_max_count=100, failed_max_count=500)
 # 003: AI responses, 3 from 2 s; 10 starts/s and 5 running per workspace (tenant).
 declare_queue("ai", max_attempts=3, min_backoff=2_000, rate_limit=(10, 1.0), concurrency=5)

@@ -2,14 +2,17 @@
 
 Periods are whole local days (or Monday-to-Monday weeks) in the user's time zone, else the
 tenant's: a digest fired at 07:00 in Tel Aviv covers the previous Tel Aviv day. The digest
-is recorded as ``ready``; sending the email is the provider's job (not built here). RLS
-keeps every query in the job's tenant.
+is recorded as ``ready`` with a notice: the email (plain text and HTML, template
+``digest.daily`` / ``digest.weekly``) that its actor hands to ``notifications.send``, which
+marks the digest ``sent`` when the email is out. A digest whose email was handed over is
+never rebuilt or sent again, whatever runs twice. RLS keeps every query in the job's tenant.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
 
@@ -17,6 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.messaging import references
+from app.messaging.notices import Notice
 from app.services.recurring import tenant_zone
 
 Period = Literal["daily", "weekly"]
@@ -33,15 +38,23 @@ _COUNTS = text("""
     SELECT event_type, count(*) FROM activity_events
     WHERE tenant_id = :tenant AND created_at >= :start AND created_at < :end
     GROUP BY event_type ORDER BY event_type""")
-# A digest already sent is never rewritten; a rebuilt ready one gets the fresh counts.
+# A digest already handed to the sender is never rewritten (no row comes back, so nothing is
+# sent again); a rebuilt ready one gets the fresh counts. The conflict locks the row, so two
+# builds of one digest at once are serialised and the second one sees the first's outcome.
 _RECORD = text("""
     INSERT INTO digests (tenant_id, user_id, period, period_start, period_end, timezone,
                          counts, total)
     VALUES (:tenant, :user, :period, :start, :end, :tz, CAST(:counts AS jsonb), :total)
     ON CONFLICT (user_id, period, period_start) DO UPDATE
     SET counts = EXCLUDED.counts, total = EXCLUDED.total
-    WHERE digests.status = 'ready'
+    WHERE digests.status = 'ready' AND digests.notification_job_id IS NULL
     RETURNING id""")
+_USER = text("SELECT email, name FROM users WHERE id = :user AND active")
+_USER_ZONE = text("""
+    SELECT coalesce(u.timezone, t.timezone) FROM users u JOIN tenants t ON t.id = u.tenant_id
+    WHERE u.id = :user AND u.active""")
+_HANDED = text("UPDATE digests SET notification_job_id = :job WHERE id = :id")
+_NOT_SENT = text("UPDATE digests SET status = 'failed' WHERE id = :id")
 
 
 class DigestRequest(BaseModel):
@@ -75,16 +88,54 @@ def plan_digests(session: Session, period: Period, slot: datetime) -> list[Diges
     return requests
 
 
-def build_digest(session: Session, tenant: uuid.UUID, request: DigestRequest) -> dict[str, int]:
-    """Count the tenant's activity by type over the period and record the digest."""
+@dataclass(frozen=True)
+class Digest:
+    counts: dict[str, int]
+    #: The email to send; None when this digest was already handed over (or the user left).
+    notice: Notice | None
+    digest_id: uuid.UUID | None = None
+
+
+def user_timezone(session: Session, user_id: uuid.UUID) -> str | None:
+    """The user's zone, else the tenant's; None when the tenant has no such active user."""
+    zone: str | None = session.execute(_USER_ZONE, {"user": user_id}).scalar()
+    return zone
+
+
+def build_digest(session: Session, tenant: uuid.UUID, request: DigestRequest) -> Digest:
+    """Count the tenant's activity by type over the period, record the digest and say what
+    to send (once per user and period)."""
     counts = {
         event_type: n for event_type, n in session.execute(_COUNTS, {
             "tenant": tenant, "start": request.period_start, "end": request.period_end,
         })
     }
-    session.execute(_RECORD, {
+    digest_id = session.execute(_RECORD, {
         "tenant": tenant, "user": request.user_id, "period": request.period,
         "start": request.period_start, "end": request.period_end, "tz": request.timezone,
         "counts": json.dumps(counts), "total": sum(counts.values()),
-    })
-    return counts
+    }).scalar()
+    user = session.execute(_USER, {"user": request.user_id}).one_or_none()
+    if digest_id is None or user is None:
+        return Digest(counts, None)
+    zone = tenant_zone(request.timezone)
+    params = {
+        "name": user.name, "period": request.period, "timezone": request.timezone,
+        "start": request.period_start.astimezone(zone).date().isoformat(),
+        "end": (request.period_end.astimezone(zone) - timedelta(seconds=1)).date().isoformat(),
+        "counts": counts, "total": sum(counts.values()),
+    }
+    notice = Notice("email", user.email, f"digest.{request.period}", params,
+                    unique_key=f"digest-email:{digest_id}",
+                    reference=references.digest(digest_id))
+    return Digest(counts, notice, digest_id)
+
+
+def handed_over(session: Session, digest_id: uuid.UUID, job_id: str) -> None:
+    """The digest's email is now a ``notifications.send`` job: never build or send it again."""
+    session.execute(_HANDED, {"id": digest_id, "job": uuid.UUID(job_id)})
+
+
+def not_sent(session: Session, digest_id: uuid.UUID) -> None:
+    """The digest cannot be emailed (e.g. the user's address is unusable)."""
+    session.execute(_NOT_SENT, {"id": digest_id})

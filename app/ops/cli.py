@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from app.ops import commands
+from app.ops import commands, tenant_commands
 from app.ops.errors import EXIT_FAILED, EXIT_USAGE, OpsError
 from app.ops.render import print_error
 
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail when a due job waits longer than AGE (default 5m)")
     p.add_argument("--min-workers", type=int, default=1, metavar="N",
                    help="fail with fewer than N live workers (default 1)")
+
+    # Tenants: create, rename, deactivate, activate, list (app/ops/tenant_commands.py).
+    tenant_commands.register(sub, common, EPILOG)
     return parser
 
 

@@ -8,8 +8,20 @@ from app.jobs.setup import configure
 
 broker = configure()
 
-from app.actors import activity, demo, digests, photos, reviews, tokens, webhooks  # noqa: E402
+from app.actors import (  # noqa: E402
+    activity,
+    assistant,
+    commerce,
+    demo,
+    digests,
+    photos,
+    reviews,
+    shipping,
+    tokens,
+    webhooks,
+)
 
 __all__ = [
-    "activity", "broker", "demo", "digests", "photos", "reviews", "tokens", "webhooks",
+    "activity", "assistant", "broker", "commerce", "demo", "digests", "photos", "reviews",
+    "shipping", "tokens", "webhooks",
 ]

@@ -40,6 +40,17 @@ QUEUES: dict[str, QueuePolicy] = {
     "ai": QueuePolicy(
         max_attempts=3, min_backoff=2_000, limits=Limits(rate=(10, 1.0), concurrency=5)
     ),
+    # 004: commerce. Completed kept 24 h (last 1000), failed 7 days; retries 3-5 with
+    # exponential backoff. Syncs run one at a time per channel (their actors' limit_key is
+    # the channel id); webhook processing runs at high priority (its actor's priority).
+    "shopify-sync": QueuePolicy(max_attempts=3, min_backoff=5_000,
+                                limits=Limits(concurrency=1)),
+    "woocommerce-sync": QueuePolicy(max_attempts=3, min_backoff=5_000,
+                                    limits=Limits(concurrency=1)),
+    "channel-sync": QueuePolicy(max_attempts=3, min_backoff=5_000),
+    "webhook-processing": QueuePolicy(max_attempts=5),
+    "shipment-create": QueuePolicy(max_attempts=5, min_backoff=2_000),
+    "shipment-tracking": QueuePolicy(max_attempts=3, min_backoff=5_000),
 }
 
 DEFAULT_POLICY = QueuePolicy()

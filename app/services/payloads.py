@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 WebhookSource = Literal[
-    "voicenter", "greeninvoice", "icount", "whatsapp", "google", "shopify", "woocommerce", "test"
+    "voicenter", "greeninvoice", "icount", "whatsapp", "google", "shopify", "woocommerce",
+    "carrier", "test",
 ]
 
 

@@ -54,6 +54,19 @@ def handle_test(session: Session, event: WebhookJob) -> ActivityJob:
 HANDLERS: dict[str, Handler] = {"test": handle_test}
 
 
+def register_handler(source: str) -> Callable[[Handler], Handler]:
+    """Decorator: ``fn`` processes webhooks from ``source`` (one handler per source)."""
+
+    def decorate(fn: Handler) -> Handler:
+        known = HANDLERS.get(source)
+        if known is not None and known is not fn:
+            raise ValueError(f"webhook source {source!r} already has a handler: {known!r}")
+        HANDLERS[source] = fn
+        return fn
+
+    return decorate
+
+
 def process_webhook(
     session: Session, event: WebhookJob, job_tenant: uuid.UUID
 ) -> ActivityJob | None:

@@ -8,7 +8,6 @@ the suggestion row ``failed`` with the error.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from dramatiq.errors import Retry
@@ -34,16 +33,6 @@ PERMANENT = (ValidationError, PermanentError, NotInstalled, responses.WorkspaceM
 REDELIVERY_WINDOW = 3600.0
 
 
-@lru_cache(maxsize=1)
-def _model() -> ModelClient:
-    return ModelClient(ModelSettings.from_env())
-
-
-@lru_cache(maxsize=1)
-def _slack() -> SlackSettings:
-    return SlackSettings.from_env()
-
-
 def _failed(session: Session, attempt: FailedAttempt) -> None:
     if not attempt.final or not attempt.args:
         return
@@ -66,7 +55,7 @@ def respond(data: dict[str, Any]) -> dict[str, object]:
         result = responses.respond(
             tenant, request, job_id=ctx.message.message_id, retrying=ctx.message.attempt > 1,
             session=current_session, record=separate_session, progress=report_progress,
-            model=_model(), slack=_slack(),
+            model=ModelClient(ModelSettings.from_env()), slack=SlackSettings.from_env(),
         )
     except RateLimited as exc:
         delay = None if exc.retry_after is None else int(exc.retry_after * 1000)

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 import dramatiq
+from dramatiq.errors import Retry
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,7 @@ from app.jobs import (
 from app.jobs.context import separate_session
 from app.jobs.hooks import FailedAttempt
 from app.jobs.limits import LimitsInvalid
-from app.providers.errors import PermanentError
+from app.providers.errors import PermanentError, RateLimited
 from app.providers.pages import RESOURCES
 from app.providers.woocommerce import SUPPORTED as WOO_RESOURCES
 from app.sealing import SealingError
@@ -66,9 +67,13 @@ def channel_key(request: Any, *args: Any, **kwargs: Any) -> str:
 def _sync(platform: str, request: dict[str, Any]) -> dict[str, Any]:
     tenant = current_tenant()
     assert tenant is not None
-    outcome = run_sync(tenant, SyncRequest.model_validate(request), platform=platform,
-                       pages=separate_session, progress=report_progress,
-                       settings=CommerceSettings.from_env())
+    try:
+        outcome = run_sync(tenant, SyncRequest.model_validate(request), platform=platform,
+                           pages=separate_session, progress=report_progress,
+                           settings=CommerceSettings.from_env())
+    except RateLimited as exc:
+        delay = None if exc.retry_after is None else int(exc.retry_after * 1000)
+        raise Retry(str(exc), delay=delay) from exc
     return asdict(outcome)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -52,6 +53,8 @@ class FakeShopify(FakeServer):
         self._throttle = 0
         self._held: set[tuple[str, int]] = set()
         self.released = threading.Event()
+        #: Seconds each page takes to answer.
+        self.latency = 0.0
 
     # -- the store's data -----------------------------------------------------------------
 
@@ -135,6 +138,8 @@ class FakeShopify(FakeServer):
                      "after": None, "page": 0}
         if (resource, state["page"] + 1) in self._held:
             self.released.wait(60)
+        if self.latency:
+            time.sleep(self.latency)
         return self._page(request, resource, limit, state)
 
     def _page(self, request: Received, resource: str, limit: int,

@@ -16,13 +16,17 @@ completes, so an incremental sync never skips what a failed run did not reach.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.providers.errors import RateLimited
+from app.providers.pages import Page
 from app.services.commerce import cursors, records
 from app.services.commerce.channels import get_channel, store_client
 from app.services.commerce.payloads import SyncRequest
@@ -32,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 Pages = Callable[[], AbstractContextManager[Session]]
 Progress = Callable[[float, str], object]
+
+#: A store's 429 asking to wait at most this long is waited out inside the job (a long sync
+#: should not lose its place in line); a longer wait, or too many, fails the attempt.
+MAX_INLINE_WAIT = 10.0
+MAX_INLINE_WAITS = 5
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,22 @@ def _percent(page: int, total: int | None) -> float:
     return 95.0 * (1 - 0.85 ** page)
 
 
+def _fetch(client: Any, resource: str, cursor: cursors.Cursor, limit: int, fields: str) -> Page:
+    """One page, waiting out short rate limits (Shopify's leaky bucket refills in seconds)."""
+    for waits in range(MAX_INLINE_WAITS + 1):
+        try:
+            page: Page = client.fetch(resource, since=cursor.run_since,
+                                      cursor=cursor.page_cursor, limit=limit)
+            return page
+        except RateLimited as exc:
+            wait = exc.retry_after if exc.retry_after is not None else 1.0
+            if wait > MAX_INLINE_WAIT or waits == MAX_INLINE_WAITS:
+                raise
+            logger.info("event=sync_rate_limited %s wait=%.1f", fields, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def run_sync(
     tenant_id: uuid.UUID, request: SyncRequest, *, platform: str, pages: Pages,
     progress: Progress, settings: CommerceSettings,
@@ -70,8 +95,7 @@ def run_sync(
                 cursor.run_pages + 1)
     limit = request.page_size or settings.page_size
     while True:
-        page = client.fetch(request.resource, since=cursor.run_since,
-                            cursor=cursor.page_cursor, limit=limit)
+        page = _fetch(client, request.resource, cursor, limit, fields)
         with pages() as session:
             written = records.upsert(session, tenant_id, channel.id, request.resource,
                                      page.records)

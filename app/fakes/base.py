@@ -112,6 +112,8 @@ class FakeServer:
         except Exception as exc:  # a bug in a fake must show, not hang the client
             answer = Answer(500, {"error": f"fake failed: {exc!r}"})
         payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+        # Recorded before the client can read the answer (a test reads right after it).
+        request.ended, request.status = time.monotonic(), answer.status
         handler.send_response(answer.status)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
         handler.send_header("Content-Length", str(len(payload)))
@@ -119,7 +121,6 @@ class FakeServer:
             handler.send_header(key, value)
         handler.end_headers()
         handler.wfile.write(payload)
-        request.ended, request.status = time.monotonic(), answer.status
 
     def answer(self, request: Received) -> Answer:
         raise NotImplementedError

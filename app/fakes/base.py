@@ -24,6 +24,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     started: float
+    #: Wall-clock arrival (``time.time()``), to compare with database timestamps.
+    at: float = 0.0
     ended: float | None = None
     status: int | None = None
 
@@ -104,6 +106,7 @@ class FakeServer:
             method=handler.command, path=parts.path, query=parse_qs(parts.query),
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=handler.rfile.read(length) if length else b"", started=time.monotonic(),
+            at=time.time(),
         )
         with self.lock:
             self.received.append(request)

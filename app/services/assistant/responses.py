@@ -1,7 +1,9 @@
 """Generate an AI suggestion for a Slack message and show it to the user who asked.
 
-Steps, with progress 10 / 90 / 100: ask the model, record the suggestion, post it as an
-ephemeral message, record that it was posted. The suggestion and the "posted" mark are
+Steps, with progress 10 / 90 / 100: ask the model (first, so the call starts with the job
+and the queue's per-workspace rate is what the model endpoint sees), check the tenant's
+Slack installation, record the suggestion, post it as an ephemeral message, record that it
+was posted. The suggestion and the "posted" mark are
 committed at once (``record``, the actor's ``separate_session``) because posting is an
 external side effect: a retry after a failure reuses the recorded suggestion (the model is
 not asked twice) and does not post again once it is marked posted. Slack has no
@@ -76,27 +78,33 @@ def respond(
     started = time.monotonic()
     fields = f"tenant={tenant_id} job={job_id}"
     progress(10, "generating a suggestion")
+    earlier = None
+    if retrying:
+        with record() as early:
+            earlier = _one(early, queries.FIND, {"job": job_id})
+    completion = None
+    if earlier is None or earlier.suggestion is None:
+        # The model call comes first, so that it starts when the job does: the queue's rate
+        # limit (10 per second per workspace) is what the model endpoint sees.
+        completion = model.complete(build_messages(request), user=str(tenant_id))
     with record() as early:
         workspace = get_workspace(early)
-        earlier = _one(early, queries.FIND, {"job": job_id}) if retrying else None
-    if workspace.team_id != request.workspace_id:
-        raise WorkspaceMismatch(f"job names workspace {request.workspace_id!r}, the tenant is "
-                                f"installed in {workspace.team_id!r}")
-    if earlier is not None and earlier.suggestion is not None:
-        text, suggestion = earlier.suggestion, earlier
-        logger.info("event=ai_suggestion_reused %s suggestion=%s", fields, earlier.id)
-    else:
-        completion = model.complete(build_messages(request), user=str(tenant_id))
-        text = completion.text
-        with record() as early:
-            generated = _one(early, queries.GENERATED, {
+        if workspace.team_id != request.workspace_id:
+            raise WorkspaceMismatch(f"job names workspace {request.workspace_id!r}, the "
+                                    f"tenant is installed in {workspace.team_id!r}")
+        if completion is not None:
+            suggestion = _one(early, queries.GENERATED, {
                 "tenant": tenant_id, "job": job_id, "channel": request.channel_id,
                 "user": request.user_id, "ts": request.message_ts,
-                "triggered_by": request.triggered_by, "suggestion": text})
-        assert generated is not None
-        suggestion = generated
-        logger.info("event=ai_suggestion_generated %s suggestion=%s model=%s tokens=%s",
-                    fields, suggestion.id, completion.model, completion.completion_tokens)
+                "triggered_by": request.triggered_by, "suggestion": completion.text})
+            assert suggestion is not None
+            logger.info("event=ai_suggestion_generated %s suggestion=%s model=%s tokens=%s",
+                        fields, suggestion.id, completion.model, completion.completion_tokens)
+        else:
+            assert earlier is not None
+            suggestion = earlier
+            logger.info("event=ai_suggestion_reused %s suggestion=%s", fields, earlier.id)
+    text = suggestion.suggestion or ""
     progress(90, "posting the suggestion")
     if suggestion.status != "posted":
         SlackClient(slack, workspace.token()).post_ephemeral(

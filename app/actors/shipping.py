@@ -63,7 +63,7 @@ def enqueue_shipment(session: Session, request: ShipmentRequest) -> EnqueueResul
 
 
 @job(actor_name="shipments.track", queue_name="shipment-tracking",
-     throws=(*PERMANENT, shipments.ShipmentNotFound, ValueError))
+     unique_window=SLOT_UNIQUE_WINDOW, throws=(*PERMANENT, shipments.ShipmentNotFound, ValueError))
 def track(shipment_id: str) -> dict[str, Any]:
     shipment = shipments.track_shipment(current_session(), uuid.UUID(shipment_id),
                                         settings=CommerceSettings.from_env())

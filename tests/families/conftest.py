@@ -4,6 +4,7 @@ Slack installation or store channels, worker environments pointing at the fakes.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -140,6 +141,14 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
         return Run(code, captured.out, captured.err)
 
     return run
+
+
+def holds_for(seconds: float, condition: Callable[[], bool], message: str) -> None:
+    """Assert ``condition`` stays true for ``seconds``: here the window is the assertion."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition(), message
+        time.sleep(0.05)
 
 
 def log_tail(path: Path, lines: int = 40) -> str:

@@ -93,11 +93,14 @@ RETURNING external_id
 
 # -- shipments ------------------------------------------------------------------------------
 
-# Recorded before the carrier is called: a retry finds the row and its idempotency key.
+# Recorded before the carrier is called: a retry finds the row and its idempotency key. A
+# failed shipment asked for again (an operator's retry) is tried again, with the same key.
 RECORD_SHIPMENT = """
 INSERT INTO shipments AS s (tenant_id, carrier_channel_id, order_ref)
 VALUES (%(tenant)s, %(channel)s, %(order_ref)s)
-ON CONFLICT (carrier_channel_id, order_ref) DO UPDATE SET updated_at = now()
+ON CONFLICT (carrier_channel_id, order_ref) DO UPDATE
+SET status = CASE WHEN s.status = 'failed' THEN 'creating' ELSE s.status END,
+    error = CASE WHEN s.status = 'failed' THEN NULL ELSE s.error END, updated_at = now()
 RETURNING id, carrier_channel_id, order_ref, idempotency_key, status, carrier_shipment_id,
           tracking_number, label_url, error
 """

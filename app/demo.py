@@ -22,6 +22,7 @@ from app.actors import demo, webhooks
 from app.config import get_settings
 from app.db.models import ActivityEvent
 from app.db.tenant import tenant_session
+from app.demo_families import FamiliesDemo
 from app.jobs import enqueue
 from app.stack import Stack
 
@@ -120,21 +121,26 @@ def main() -> int:
     console = Console()
     settings = get_settings()
     run = uuid.uuid4().hex[:6]
-    stack = Stack(processes=1, threads=4, scheduler=False)
+    families = FamiliesDemo().start()  # fake model, Slack and Shopify for the workers
+    stack = Stack(processes=1, threads=4, scheduler=False, env=families.env())
     started = time.monotonic()
     with psycopg.connect(settings.database_url, autocommit=True) as owner:
         tenants = create_tenants(owner, run)
         stack.start()
         try:
             rolled_back = feed(tenants, run)
+            families.feed(run)
             console.print(f"demo {run}: 3 tenants enqueued {3 * JOBS_PER_TENANT} webhooks, "
                           "1 failing job, 1 rolled-back transaction; workers running...")
             deadline = time.monotonic() + TIMEOUT
-            while not settled(owner, tenants) and time.monotonic() < deadline:
+            while not (settled(owner, tenants) and families.settled()) and (
+                    time.monotonic() < deadline):
                 time.sleep(0.2)
             checks = verify(owner, tenants, rolled_back)
+            checks += [Check(*check) for check in families.verify()]
         finally:
             stack.stop(10)
+            families.stop()
     table = Table(title=f"make demo ({time.monotonic() - started:.1f} s)")
     for column in ("check", "result", "detail"):
         table.add_column(column)

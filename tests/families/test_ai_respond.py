@@ -170,6 +170,9 @@ def test_two_workspaces_under_load_stay_within_10_per_second_and_5_at_once(
     assert quiet_end < busy_last
     assert len(slack.posted) == 70
     assert {p["team"] for p in slack.posted} == {"TBUSY", "TQUIET"}
+    # Each workspace reads its own suggestions only.
+    assert sorted(r[0] for r in suggestion_rows(busy)) == sorted(busy_ids)
+    assert sorted(r[0] for r in suggestion_rows(quiet)) == sorted(quiet_ids)
     # The rate as the model endpoint sees it. The broker enforces it at the claim (never
     # more than 10 claims in a second); a job reaches the model some milliseconds after its
     # claim, by a varying amount (more for a process's first jobs), so the endpoint can see

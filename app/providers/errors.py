@@ -9,7 +9,17 @@ request body, a token or a recipient's content.
 
 from __future__ import annotations
 
+import re
+
 MAX_DETAIL = 300
+#: Credential-looking words a provider may echo in an error (OpenAI prints part of a wrong
+#: key, a proxy may print a header): replaced before the message is kept anywhere.
+SECRET = re.compile(r"(?i)\b(?:bearer\s+\S+|sk-[\w*.-]+|xox[abprs]-[\w-]+|"
+                    r"shp(?:at|ca|pa|ss)_\w+|c[ks]_\w+)")
+
+
+def redact(text: str) -> str:
+    return SECRET.sub("[redacted]", text)
 
 
 class ProviderError(Exception):
@@ -22,7 +32,7 @@ class ProviderError(Exception):
         self.provider = provider
         self.status = status
         self.code = code
-        self.detail = detail[:MAX_DETAIL]
+        self.detail = redact(detail)[:MAX_DETAIL]
         where = f"{provider} HTTP {status}" if status is not None else provider
         super().__init__(f"{where}: {self.detail}")
 

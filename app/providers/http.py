@@ -104,7 +104,7 @@ def _flatten(errors: Any) -> str:
 def send(
     http: httpx.Client, provider: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """Make one request; a 2xx/3xx response, or a classified ``ProviderError``."""
+    """Make one request; a 2xx response, or a classified ``ProviderError``."""
     try:
         response = http.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
@@ -112,8 +112,11 @@ def send(
     except httpx.TransportError as exc:
         raise RetryableError(provider, f"connection failed ({type(exc).__name__})") from None
     status = response.status_code
-    if status < 400:
+    if status < 300:
         return response
+    if status < 400:  # not followed: credentials must not travel to another address
+        raise PermanentError(provider, "unexpected redirect (check the base URL)",
+                             status=status)
     detail, code = error_detail(response)
     if status == 429:
         raise RateLimited(provider, detail, code=code,

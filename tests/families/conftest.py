@@ -40,31 +40,31 @@ def secret_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 def model() -> Iterator[FakeModel]:
     with FakeModel() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def shopify() -> Iterator[FakeShopify]:
     with FakeShopify() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def woocommerce() -> Iterator[FakeWooCommerce]:
     with FakeWooCommerce() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def carrier() -> Iterator[FakeCarrier]:
     with FakeCarrier() as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 def ai_env(secret_key: str, model: FakeModel, slack: FakeSlack) -> dict[str, str]:

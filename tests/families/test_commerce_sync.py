@@ -138,7 +138,6 @@ def test_one_sync_at_a_time_per_channel_while_other_channels_go_on(
 ) -> None:
     tenant = db.create_tenant("two shops")
     with FakeShopify() as first_shop, FakeShopify() as second_shop:
-        assert isinstance(first_shop, FakeShopify) and isinstance(second_shop, FakeShopify)
         one, two = shopify_channel(tenant, first_shop, "one"), shopify_channel(
             tenant, second_shop, "two")
         for fake in (first_shop, second_shop):

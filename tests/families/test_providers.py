@@ -163,6 +163,14 @@ def test_an_unreachable_provider_is_retryable() -> None:
         client.tracking("x")
 
 
+def test_credentials_a_provider_echoes_are_redacted_from_errors() -> None:
+    error = PermanentError("model", "Incorrect API key provided: sk-proj-ab****xyz. See "
+                           "Authorization: Bearer abc.def and xoxb-1-2-3, shpat_123, ck_9")
+    assert "ab****xyz" not in str(error) and "abc.def" not in str(error)
+    assert str(error) == ("model: Incorrect API key provided: [redacted] See Authorization: "
+                          "[redacted] and [redacted], [redacted], [redacted]")
+
+
 def test_retry_after_takes_seconds_or_an_http_date() -> None:
     assert retry_after("2") == 2.0 and retry_after("1.5") == 1.5
     later = retry_after(format_datetime(datetime.now(UTC) + timedelta(seconds=30),

@@ -25,6 +25,7 @@ from app.actors import demo, webhooks
 from app.config import get_settings
 from app.db.models import ActivityEvent
 from app.db.tenant import tenant_session
+from app.demo_families import FamiliesDemo
 from app.demo_messaging import MessagingDemo
 from app.jobs import enqueue
 from app.stack import Stack
@@ -117,25 +118,31 @@ def main() -> int:
     settings = get_settings()
     run = uuid.uuid4().hex[:6]
     messaging = MessagingDemo()
+    families = FamiliesDemo().start()  # fake model, Slack and Shopify for the workers
     started = time.monotonic()
     with psycopg.connect(settings.database_url, autocommit=True) as owner, \
             messaging.running() as provider_env:
-        stack = Stack(processes=1, threads=4, scheduler=False, intake=False, env=provider_env)
+        stack = Stack(processes=1, threads=4, scheduler=False, intake=False,
+                      env={**provider_env, **families.env()})
         tenants = create_tenants(owner, run)
         stack.start()
         try:
             rolled_back = feed(tenants, run)
             messaging.feed(owner, tenants[0])
+            families.feed(run)
             console.print(f"demo {run}: 3 tenants enqueued {3 * JOBS_PER_TENANT} webhooks, "
                           "1 failing job, 1 rolled-back transaction; 3 notifications, "
                           "2 scheduled messages (1 cancelled), a digest; workers running...")
             deadline = time.monotonic() + TIMEOUT
-            while not settled(owner, tenants) and time.monotonic() < deadline:
+            while not (settled(owner, tenants) and families.settled()) and (
+                    time.monotonic() < deadline):
                 time.sleep(0.2)
             checks = verify(owner, tenants, rolled_back)
             checks += [Check(*c) for c in messaging.verify(owner)]
+            checks += [Check(*check) for check in families.verify()]
         finally:
             stack.stop(10)
+            families.stop()
     table = Table(title=f"make demo ({time.monotonic() - started:.1f} s)")
     for column in ("check", "result", "detail"):
         table.add_column(column)

@@ -22,12 +22,15 @@ from app.actors import queues  # noqa: E402
 from app.actors import (  # noqa: E402
     activity,
     alerts,
+    assistant,
+    commerce,
     demo,
     digests,
     messages,
     notifications,
     photos,
     reviews,
+    shipping,
     tokens,
     webhooks,
 )
@@ -52,6 +55,6 @@ def load_user_modules() -> None:
 load_user_modules()
 
 __all__ = [
-    "activity", "alerts", "broker", "demo", "digests", "messages", "notifications", "photos",
-    "queues", "reviews", "tokens", "webhooks",
+    "activity", "alerts", "assistant", "broker", "commerce", "demo", "digests", "messages",
+    "notifications", "photos", "queues", "reviews", "shipping", "tokens", "webhooks",
 ]

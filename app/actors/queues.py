@@ -18,3 +18,14 @@ declare_queue("sms-notifications", max_attempts=3, completed_max_count=100,
 declare_queue("email-digests", max_attempts=3, completed_max_count=100, failed_max_count=500)
 # 003: AI responses, 3 from 2 s; 10 starts/s and 5 running per workspace (tenant).
 declare_queue("ai", max_attempts=3, min_backoff=2_000, rate_limit=(10, 1.0), concurrency=5)
+# 004: commerce. Completed kept 24 h, failed 7 days; retries 3-5 with exponential backoff.
+# Syncs run one at a time per channel (their actors' limit_key is the channel id); webhook
+# processing runs at high priority (its actor's priority).
+declare_queue("shopify-sync", max_attempts=3, min_backoff=5_000, completed_max_count=None,
+              concurrency=1)
+declare_queue("woocommerce-sync", max_attempts=3, min_backoff=5_000, completed_max_count=None,
+              concurrency=1)
+declare_queue("channel-sync", max_attempts=3, min_backoff=5_000, completed_max_count=None)
+declare_queue("webhook-processing", max_attempts=5, completed_max_count=None)
+declare_queue("shipment-create", max_attempts=5, min_backoff=2_000, completed_max_count=None)
+declare_queue("shipment-tracking", max_attempts=3, min_backoff=5_000, completed_max_count=None)

@@ -8,8 +8,10 @@ through PROCESSING. Application code may still enqueue a whole event inline (no 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import dramatiq
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -51,10 +53,28 @@ def record_failure(session: Session, attempt: FailedAttempt) -> None:
 def process(event: dict[str, Any]) -> None:
     session = current_session()
     if "webhook_event_id" in event:
-        activity = process_stored(session, StoredWebhookJob.model_validate(event).webhook_event_id)
-    else:
-        tenant = current_tenant()
-        assert tenant is not None  # not tenant_free: the middleware guarantees a tenant
-        activity = process_webhook(session, WebhookJob.model_validate(event), tenant)
+        process_stored_event(StoredWebhookJob.model_validate(event).webhook_event_id)
+        return
+    tenant = current_tenant()
+    assert tenant is not None  # not tenant_free: the middleware guarantees a tenant
+    activity = process_webhook(session, WebhookJob.model_validate(event), tenant)
     if activity is not None:
         enqueue(session, publish, activity.model_dump(mode="json"))
+
+
+def process_stored_event(event_id: uuid.UUID) -> None:
+    """Process a stored event in the running job (what every processing actor does)."""
+    session = current_session()
+    activity = process_stored(session, event_id)
+    if activity is not None:
+        enqueue(session, publish, activity.model_dump(mode="json"))
+
+
+#: Sources whose stored events a family processes on a queue of its own (the commerce
+#: family's high-priority ``webhook-processing``); the others go to ``webhooks.process``.
+ROUTES: dict[str, dramatiq.Actor] = {}
+
+
+def actor_for(source: str) -> dramatiq.Actor:
+    """The actor the intake enqueues for a stored event of ``source``."""
+    return ROUTES.get(source, process)

@@ -56,6 +56,7 @@ class PostgresJobsBroker(PostgresBroker):
         claim_batch: int = 50,
         poll_seconds: float = 5.0,
         rate_slack: float = 0.05,
+        rate_margin: float = 0.05,
     ) -> None:
         # dramatiq-pg's own psycopg2 pool opens nothing until used; we keep it so its
         # helpers (purge, its results backend) still work against the same table.
@@ -64,8 +65,11 @@ class PostgresJobsBroker(PostgresBroker):
         self.claim_batch = claim_batch
         self.poll_seconds = poll_seconds
         #: A rate-limited job must start within this many seconds of its claim (else it is
-        #: handed back); rate windows are that much longer, so starts never exceed the rate.
+        #: handed back); rate windows are that much longer, so starts never exceed the rate,
+        #: and longer again by ``rate_margin``, so what the actor calls a few milliseconds
+        #: after its start (a provider's API) does not either.
         self.rate_slack = rate_slack
+        self.rate_margin = rate_margin
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
         self._claim_conn: psycopg.Connection[Any] | None = None
@@ -153,11 +157,12 @@ class PostgresJobsBroker(PostgresBroker):
         return PostgresJobsConsumer(self, queue_name, prefetch, timeout)
 
     def limit_params(self, limits: Limits) -> dict[str, Any]:
-        """``limits`` as the limited claim's parameters, rate windows widened by the slack."""
+        """``limits`` as the limited claim's parameters, rate windows widened by the slack
+        and the margin."""
         params = limits.params()
         for key in ("key_rate_seconds", "queue_rate_seconds"):
             if params[key] is not None:
-                params[key] += self.rate_slack
+                params[key] += self.rate_slack + self.rate_margin
         return params
 
     # -- enqueue -------------------------------------------------------------------------

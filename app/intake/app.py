@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.db.engine import engine_for
-from app.intake import health, slack, stream, webhooks
+from app.intake import assistant, health, slack, stream, webhooks  # noqa: F401  (assistant: its Slack handlers)
 from app.intake.credentials import CredentialCache
 from app.intake.listener import Listener
 from app.intake.settings import IntakeSettings

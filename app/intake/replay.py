@@ -47,7 +47,7 @@ def find_tenant(event_id: uuid.UUID) -> uuid.UUID | None:
 
 def replay(event_id: uuid.UUID, *, tenant: uuid.UUID | None = None,
            force: bool = False) -> Replayed:
-    from app.actors.webhooks import process
+    from app.actors.webhooks import actor_for
     from app.intake.slack import SLACK_HANDLERS, SlackEvent
 
     tenant = tenant or find_tenant(event_id)
@@ -67,7 +67,7 @@ def replay(event_id: uuid.UUID, *, tenant: uuid.UUID | None = None,
                                         payload=row.payload, webhook_event_id=row.id))
             webhook_events.mark(session, row.id, webhook_events.COMPLETED)
             return Replayed(row.id, tenant, None, row.status)
-        job = enqueue(session, process, {"webhook_event_id": str(row.id)})
+        job = enqueue(session, actor_for(row.source), {"webhook_event_id": str(row.id)})
         webhook_events.replay(session, row.id, job.message_id)
         return Replayed(row.id, tenant, job.message_id, row.status)
 

@@ -41,8 +41,9 @@ def store(
     """Store ``event`` with its ``webhooks.process`` job (or hand it to ``inline``)."""
     if inline is not None:
         return _store_inline(engine, tenant, event, inline)
-    from app.actors.webhooks import process
+    from app.actors.webhooks import actor_for
 
+    process = actor_for(event.source)
     # The job goes first, so the row is written once with both ids; a duplicate (rare)
     # rolls the job back with the transaction.
     event_id = uuid.uuid4()

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from app.messaging import queries
 from app.messaging.errors import validation_summary
 from app.messaging.settings import MessagingSettings
-from app.providers.http import Timeouts
 from app.providers.outbound import CHANNELS, OutboundProvider
+from app.providers.outbound_http import Timeouts
 from app.providers.smtp import SmtpEmail, SmtpSettings
 from app.providers.twilio import TwilioSettings, TwilioSms
 from app.providers.whatsapp import WhatsAppCloud, WhatsAppSettings

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from app.ops import commands
+from app.ops import commands, tenant_commands
 from app.ops.errors import EXIT_FAILED, EXIT_USAGE, OpsError
 from app.ops.render import print_error
 
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     from app.intake.cli import register as register_intake
 
     register_intake(sub, common, duration)
+    # Tenants: create, rename, deactivate, activate, list (app/ops/tenant_commands.py).
+    tenant_commands.register(sub, common, EPILOG)
     return parser
 
 

@@ -16,13 +16,19 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.providers.http import Timeouts, client, json_body, retry_after, transport_error
 from app.providers.outbound import (
     Accepted,
     OutboundMessage,
     PermanentProviderError,
     Reconcile,
     TransientProviderError,
+)
+from app.providers.outbound_http import (
+    Timeouts,
+    client,
+    json_body,
+    retry_after,
+    transport_error,
 )
 
 NAME = "whatsapp_cloud"

@@ -24,6 +24,9 @@ SEEN: list[SlackEvent] = []
 
 @pytest.fixture
 def mention_handler() -> Iterator[None]:
+    # The assistant handles mentions in the product; this test puts its own handler in.
+    product = SLACK_HANDLERS.pop("app_mention", None)
+
     @register_slack_handler("app_mention")
     def on_mention(session: Session, event: SlackEvent) -> None:
         SEEN.append(event)
@@ -36,6 +39,8 @@ def mention_handler() -> Iterator[None]:
     SEEN.clear()
     yield
     SLACK_HANDLERS.pop("app_mention", None)
+    if product is not None:
+        SLACK_HANDLERS["app_mention"] = product
 
 
 def post(intake: Intake, sender: Sender, body: bytes, *, path: str = "/slack/events",

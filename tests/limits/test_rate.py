@@ -1,9 +1,9 @@
 """Rate limits per key hold across several real worker processes: close to and never above.
 
-The limit applies to starts as the broker records them (the claim sets ``started_at``): no
-one-second window ever holds more than the limit. A job's own clock reads its start a few
-milliseconds later (dispatch to a thread), by a varying amount; so on the jobs' clock no
-window shorter than one second by that measured spread holds more than the limit.
+The limit applies to starts as the actor sees them: on the jobs' own clock, no one-second
+window ever holds more than the limit, however long dispatch to a thread took (a job that
+could not start right after its claim is handed back and claimed again), and the broker's
+record of claims holds to it too. Over ten seconds the rate stays within 10% of the limit.
 """
 
 from __future__ import annotations
@@ -48,18 +48,13 @@ def test_each_key_runs_at_its_rate_over_ten_seconds_and_never_above_it(
             "JOIN dramatiq.queue q USING (message_id) WHERE p.key = %s", (key,))
         seen = sorted(job for job, _ in rows)
         claimed = sorted(claim for _, claim in rows)
-        spread = max((j - c).total_seconds() for j, c in rows) - min(
-            (j - c).total_seconds() for j, c in rows)
-        # The broker's record: within 10% of the limit over ten seconds, never above it.
-        in_window = [t for t in claimed if claimed[0] <= t < claimed[0]
-                     + timedelta(seconds=SECONDS)]
-        assert 0.9 * expected <= len(in_window) <= expected, (key, len(in_window))
-        assert max_in_window(claimed, PER) == LIMIT, key
-        # The jobs' own record: the same, give or take the dispatch spread.
+        # The jobs' own record of their starts: never above the limit in any window.
+        assert max_in_window(seen, PER) <= LIMIT, key
+        # Within 10% of the limit over ten seconds.
         in_window = [t for t in seen if seen[0] <= t < seen[0] + timedelta(seconds=SECONDS)]
-        assert 0.9 * expected <= len(in_window) <= 1.1 * expected, (key, len(in_window))
-        assert spread < 0.3, (key, spread)
-        assert max_in_window(seen, PER - spread) <= LIMIT, (key, spread)
+        assert 0.9 * expected <= len(in_window) <= expected, (key, len(in_window))
+        # The broker's record of the claims agrees.
+        assert max_in_window(claimed, PER) <= LIMIT, key
     # Over-limit jobs waited in the table, neither failed nor retried.
     assert db.scalar("SELECT count(*) FROM dramatiq.queue WHERE attempts > 1 "
                      "OR state = 'rejected'") == 0

@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from app.providers.fakes import FakeTwilio, FakeWhatsApp, server_error, throttled
-from app.providers.http import Timeouts, retry_after
 from app.providers.outbound import (
     OutboundMessage,
     PermanentProviderError,
     Reconcile,
     TransientProviderError,
 )
+from app.providers.outbound_http import Timeouts, retry_after
 from app.providers.smtp import SmtpEmail, SmtpSettings
 from app.providers.smtp_sink import SmtpSink, free_port
 from app.providers.twilio import TwilioSettings, TwilioSms

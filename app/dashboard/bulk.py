@@ -62,7 +62,7 @@ class BulkRunner:
                 queue_ops.check_queue_name(queue or "")
             except OpsError as exc:
                 raise ActionRefused(str(exc), 400) from None
-            target, detail = str(queue), {"queue": queue}
+            target, detail = str(queue), {"queue": str(queue)}
         else:
             assert f is not None
             if action == "retry" and f.status != "dead":
@@ -156,7 +156,8 @@ class BulkRunner:
             batch = Batch()
             for job_id in ids:
                 try:
-                    control.cancel(conn, [job_id])
+                    control.cancel(conn, [job_id], reason=f"cancelled by {viewer.name} "
+                                                          "(dashboard)")
                     batch.changed += 1
                 except OpsError:
                     batch.skipped += 1

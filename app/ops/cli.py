@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail when a due job waits longer than AGE (default 5m)")
     p.add_argument("--min-workers", type=int, default=1, metavar="N",
                    help="fail with fewer than N live workers (default 1)")
+
+    # The dashboard's tenant admin accounts (logic in app/dashboard/admins.py).
+    from app.dashboard import admins
+
+    admins.register(sub, common, tenant_id)
     return parser
 
 

@@ -158,7 +158,7 @@ class Dashboard:
     async def queues(self, request: Request) -> Response:
         viewer = await self.viewer(request)
         data = await run_in_threadpool(self.pages.queues, viewer)
-        return self.render(request, "queues.html", page="queues", **data)
+        return self.render(request, "queues.html", current="queues", **data)
 
     async def jobs(self, request: Request) -> Response:
         viewer = await self.viewer(request)
@@ -166,14 +166,14 @@ class Dashboard:
         after = request.query_params.get("after")
         cursor = Cursor.decode(after) if after else None
         data = await run_in_threadpool(self.pages.jobs, viewer, f, cursor)
-        return self.render(request, "jobs.html", page="jobs", query=f.query(), **data)
+        return self.render(request, "jobs.html", current="jobs", query=f.query(), **data)
 
     async def job(self, request: Request) -> Response:
         viewer = await self.viewer(request)
         job_id = _path_uuid(request, "job_id")
         data = await run_in_threadpool(self.pages.job, viewer, job_id)
         status = 200 if data["detail"] is not None else 404
-        return self.render(request, "job.html", status, page="jobs", **data)
+        return self.render(request, "job.html", status, current="jobs", **data)
 
     async def simple(self, request: Request) -> Response:
         viewer = await self.viewer(request)
@@ -188,7 +188,7 @@ class Dashboard:
                     "viewer": viewer}
         else:
             data = await run_in_threadpool(getattr(self.pages, name), viewer)
-        return self.render(request, f"{name}.html", page=name, **data)
+        return self.render(request, f"{name}.html", current=name, **data)
 
     def _recurring(self, viewer: Viewer, request: Request) -> dict[str, Any]:
         from app.dashboard import reads
@@ -207,7 +207,7 @@ class Dashboard:
         viewer = await self.viewer(request)
         data = await run_in_threadpool(self.pages.bulk, viewer, _path_uuid(request, "bulk_id"))
         status = 200 if data["bulk"] is not None else 404
-        return self.render(request, "bulk.html", status, page="jobs", **data)
+        return self.render(request, "bulk.html", status, current="jobs", **data)
 
     # -- confirmations (GET, change nothing) and actions (POST, CSRF) ----------------------------
 

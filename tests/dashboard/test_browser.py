@@ -1,0 +1,219 @@
+"""The dashboard in a real browser (headless Chromium), against real worker processes.
+
+Each test signs in through the login form, looks at pages as a person would, and acts
+through the confirmation pages; live parts are checked to change without a reload (a
+marker set on the page's window survives). Screenshots of every page go to tests/artifacts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.dashboard.conftest import (
+    OPERATOR,
+    OPERATOR_PASSWORD,
+    Dash,
+    Tenant,
+    enqueue_failing,
+    enqueue_work,
+    screenshot,
+    sign_in,
+    status_of,
+    text_of,
+)
+from tests.support import TestDB, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def mark_page(drv: Any) -> None:
+    drv.execute_script("window.__notReloaded = true")
+
+
+def not_reloaded(drv: Any) -> bool:
+    return bool(drv.execute_script("return window.__notReloaded === true"))
+
+
+def cell(drv: Any, queue: str, column: str) -> str:
+    return text_of(drv, f'tr[data-queue="{queue}"] td.{column}')
+
+
+def confirm(drv: Any) -> None:
+    drv.find_element(By.ID, "confirm").click()
+
+
+def test_sign_in_then_watch_a_queue_fill_and_drain_live(
+    db: TestDB, dashboard: Dash, tenants: tuple[Tenant, Tenant], browser: Any, tmp_path: Path
+) -> None:
+    acme, _ = tenants
+    browser.get(f"{dashboard.url}/queues")
+    assert "/login" in browser.current_url  # signed out: sent to the login form
+    screenshot(browser, "login")
+    sign_in(browser, dashboard, OPERATOR, OPERATOR_PASSWORD)
+    assert text_of(browser, "#viewer").startswith(OPERATOR)
+    mark_page(browser)
+
+    enqueue_work(acme.id, 40, 0.02)
+    wait_for(lambda: cell(browser, "dash", "waiting") == "40", timeout=20,
+             message="the queue page to show 40 waiting jobs, live")
+    screenshot(browser, "queues-filling")
+
+    db.start_worker("tests.dashboard.actors", threads=4, queues=["dash"],
+                    log=tmp_path / "worker.log")
+    wait_for(lambda: cell(browser, "dash", "waiting") == "0"
+             and cell(browser, "dash", "completed") == "40", timeout=60,
+             message="the queue to drain on the page, live")
+    assert not_reloaded(browser), "the page updated itself, without a reload"
+    screenshot(browser, "queues")
+    # One listener for the process, one feed for every operator tab: not a query per tab.
+    assert dashboard.health()["listening"]
+
+
+def test_open_a_dead_letter_and_retry_it(
+    db: TestDB, dashboard: Dash, tenants: tuple[Tenant, Tenant], browser: Any, tmp_path: Path
+) -> None:
+    acme, _ = tenants
+    db.start_worker("tests.dashboard.actors", threads=2, queues=["dash"],
+                    log=tmp_path / "worker.log")
+    job_id = enqueue_failing(acme.id, tmp_path / "marker")
+    wait_for(lambda: status_of(db, job_id) == "dead", timeout=30, message="a dead letter")
+
+    sign_in(browser, dashboard, OPERATOR, OPERATOR_PASSWORD)
+    browser.get(f"{dashboard.url}/dead")
+    wait_for(lambda: "first run fails on purpose" in text_of(browser, "#dead-table"),
+             message="the dead letter's error group")
+    screenshot(browser, "dead-letters")
+    browser.find_element(By.LINK_TEXT, "Open").click()
+    wait_for(lambda: job_id[:8] in text_of(browser, "#jobs-table"), message="the job listed")
+    screenshot(browser, "jobs-dead")
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{job_id}"] a.job-link').click()
+    assert "RuntimeError: first run fails on purpose" in text_of(browser, "#last-error")
+    assert "dead" in text_of(browser, "#attempts"), "its failed attempt, with the error"
+    screenshot(browser, "job-dead")
+
+    browser.find_element(By.ID, "retry").click()
+    assert "Retry 1 job" in text_of(browser, "#confirm-what")
+    screenshot(browser, "confirm-retry")
+    confirm(browser)
+    assert "retried 1 job" in text_of(browser, "#flash")
+    mark_page(browser)
+    wait_for(lambda: text_of(browser, "#job-status") == "completed", timeout=30,
+             message="the retried job to complete, shown live on its page")
+    assert not_reloaded(browser)
+    assert status_of(db, job_id) == "completed"
+    screenshot(browser, "job-completed")
+    audit = db.query("SELECT actor_name, action, outcome FROM dashboard.audit "
+                     "WHERE action = 'retry'")
+    assert audit == [(OPERATOR, "retry", "done")]
+
+
+def test_pause_and_resume_a_queue(
+    db: TestDB, dashboard: Dash, tenants: tuple[Tenant, Tenant], browser: Any, tmp_path: Path
+) -> None:
+    acme, _ = tenants
+    enqueue_work(acme.id, 1)
+    sign_in(browser, dashboard, OPERATOR, OPERATOR_PASSWORD)
+    browser.get(f"{dashboard.url}/queues")
+    browser.find_element(By.ID, "pause-dash").click()
+    assert "Pause queue dash" in text_of(browser, "#confirm-what")
+    confirm(browser)
+    assert "paused dash" in text_of(browser, "#flash")
+    assert cell(browser, "dash", "qstate") == "paused"
+    assert db.scalar("SELECT count(*) FROM dramatiq.paused_queues WHERE queue_name = 'dash'")
+
+    db.start_worker("tests.dashboard.actors", threads=2, queues=["dash"],
+                    log=tmp_path / "worker.log")
+    wait_for(lambda: db.scalar("SELECT count(*) FROM jobs.workers WHERE alive") == 1,
+             timeout=30, message="the worker to register")
+    assert cell(browser, "dash", "waiting") == "1", "paused: the job waits"
+
+    browser.find_element(By.ID, "resume-dash").click()
+    confirm(browser)
+    assert "resumed dash" in text_of(browser, "#flash")
+    wait_for(lambda: cell(browser, "dash", "completed") == "1", timeout=30,
+             message="the job to run once the queue is resumed")
+    assert cell(browser, "dash", "qstate") == "running"
+    actions = db.query("SELECT action, target FROM dashboard.audit ORDER BY id")
+    assert actions == [("pause", "dash"), ("resume", "dash")]
+
+
+def test_a_tenant_admin_sees_and_acts_on_their_tenant_only(
+    db: TestDB, dashboard: Dash, tenants: tuple[Tenant, Tenant], browser: Any, tmp_path: Path
+) -> None:
+    acme, globex = tenants
+    db.start_worker("tests.dashboard.actors", threads=2, queues=["dash"],
+                    log=tmp_path / "worker.log")
+    mine = enqueue_failing(acme.id, tmp_path / "acme")
+    theirs = enqueue_failing(globex.id, tmp_path / "globex")
+    wait_for(lambda: status_of(db, mine) == status_of(db, theirs) == "dead", timeout=30,
+             message="a dead letter in each tenant")
+
+    sign_in(browser, dashboard, acme.admin, acme.password)
+    assert "admin of Acme" in text_of(browser, "#viewer")
+    nav = text_of(browser, "header nav")
+    assert "Workers" not in nav and "Recurring" not in nav, "operator pages are not offered"
+    browser.get(f"{dashboard.url}/jobs?status=dead")
+    listed = text_of(browser, "#jobs-table")
+    assert mine[:8] in listed and theirs[:8] not in listed
+    screenshot(browser, "tenant-admin-jobs")
+
+    # Editing the URL: the other tenant's job, and a filter naming the other tenant.
+    browser.get(f"{dashboard.url}/jobs/{theirs}")
+    assert "No job" in text_of(browser, "#error")
+    browser.get(f"{dashboard.url}/jobs?status=dead&tenant={globex.id}")
+    assert theirs[:8] not in text_of(browser, "#jobs-table")
+    browser.get(f"{dashboard.url}/workers")
+    assert "for operators" in text_of(browser, "#error")
+
+    # A confirmation page for their job, then a forged POST with this session's own token.
+    browser.get(f"{dashboard.url}/confirm/jobs?action=retry&id={theirs}")
+    confirm(browser)
+    assert "no such job" in text_of(browser, "#error")
+    token = browser.execute_script(
+        "return document.querySelector('input[name=csrf]').value")
+    status = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const body = new URLSearchParams({csrf: arguments[0], action: 'requeue',
+                                           id: arguments[1]});
+        fetch('/actions/jobs', {method: 'POST', body, redirect: 'manual'})
+            .then(r => done(r.status));""", token, theirs)
+    assert status == 404
+    assert status_of(db, theirs) == "dead", "the other tenant's job is untouched"
+
+    # Their own dead letter they can retry.
+    browser.get(f"{dashboard.url}/jobs/{mine}")
+    browser.find_element(By.ID, "retry").click()
+    confirm(browser)
+    wait_for(lambda: status_of(db, mine) == "completed", timeout=30, message="own retry")
+    refused = db.query("SELECT actor_name, tenant_id, action, outcome FROM dashboard.audit "
+                       "WHERE outcome = 'refused' ORDER BY id")
+    assert refused == [(acme.admin, acme.id, "retry", "refused"),
+                       (acme.admin, acme.id, "requeue", "refused")]
+
+
+def test_an_action_without_the_csrf_token_is_refused(
+    db: TestDB, dashboard: Dash, tenants: tuple[Tenant, Tenant], browser: Any, tmp_path: Path
+) -> None:
+    acme, _ = tenants
+    (job_id,) = enqueue_work(acme.id, 1, delay=3600)
+    sign_in(browser, dashboard, OPERATOR, OPERATOR_PASSWORD)
+    browser.get(f"{dashboard.url}/jobs/{job_id}")
+    outcomes = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const post = body => fetch('/actions/jobs', {method: 'POST', redirect: 'manual',
+                                                     body: new URLSearchParams(body)});
+        Promise.all([post({action: 'cancel', id: arguments[0]}),
+                     post({action: 'cancel', id: arguments[0], csrf: 'forged'})])
+            .then(rs => Promise.all(rs.map(async r => [r.status, await r.text()])))
+            .then(done);""", job_id)
+    assert [status for status, _ in outcomes] == [403, 403]
+    assert all("CSRF" in text for _, text in outcomes)
+    assert status_of(db, job_id) == "delayed", "nothing changed"
+    # The same action through its confirmation page (which carries the token) works.
+    browser.find_element(By.ID, "cancel").click()
+    confirm(browser)
+    wait_for(lambda: status_of(db, job_id) == "cancelled", message="the confirmed cancel")

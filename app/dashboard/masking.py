@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-MASK = "•••••• (masked)"
+MASK = "[masked]"
 
 #: Words that make a key secret wherever they appear in it (``smtp_password``, ``apiKey``).
 SECRET_WORDS = frozenset({

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +61,12 @@ class Dash:
     url: str
     proc: subprocess.Popen[bytes]
     log: Path
+    clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+        client = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30)
+        self.clients.append(client)
+        return client
 
     def signed_in(self, username: str, password: str) -> httpx.Client:
         client = self.client()
@@ -72,7 +75,19 @@ class Dash:
         return client
 
     def health(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/healthz", timeout=5).json()
+        with httpx.Client(timeout=5) as client:
+            return client.get(f"{self.url}/healthz").json()
+
+    def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
 
 
 def start_dashboard(db: TestDB, tmp_path: Path, **env: str) -> Dash:
@@ -104,15 +119,22 @@ def start_dashboard(db: TestDB, tmp_path: Path, **env: str) -> Dash:
 
 
 @pytest.fixture
-def dashboard(db: TestDB, tmp_path: Path) -> Iterator[Dash]:
-    dash = start_dashboard(db, tmp_path)
-    yield dash
-    if dash.proc.poll() is None:
-        os.killpg(dash.proc.pid, signal.SIGTERM)
-        try:
-            dash.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(dash.proc.pid, signal.SIGKILL)
+def make_dashboard(db: TestDB, tmp_path: Path) -> Iterator[Callable[..., Dash]]:
+    """Start dashboards with extra settings; all are stopped after the test."""
+    started: list[Dash] = []
+
+    def make(**env: str) -> Dash:
+        started.append(start_dashboard(db, tmp_path, **env))
+        return started[-1]
+
+    yield make
+    for dash in started:
+        dash.stop()
+
+
+@pytest.fixture
+def dashboard(make_dashboard: Callable[..., Dash]) -> Dash:
+    return make_dashboard()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from app.jobs.setup import configure
 
 broker = configure()
 
+import app.actors  # noqa: E402, F401  (the application's actors share the worker)
 from app.jobs import job  # noqa: E402
 
 QUEUE = "dash"
@@ -32,3 +33,9 @@ def fail_once(marker: str) -> dict[str, bool]:
         path.write_text("failed once")
         raise RuntimeError("first run fails on purpose")
     return {"ok": True}
+
+
+@job(actor_name="dash.limited", queue_name="dash_limited", rate_limit=(20, 1.0),
+     concurrency=2)
+def limited(seconds: float) -> None:
+    time.sleep(seconds)

@@ -7,12 +7,17 @@ marker set on the page's window survives). Screenshots of every page go to tests
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 
+from app.db.tenant import tenant_session
+from app.jobs import enqueue
+from tests.dashboard import actors
 from tests.dashboard.conftest import (
     OPERATOR,
     OPERATOR_PASSWORD,
@@ -25,7 +30,7 @@ from tests.dashboard.conftest import (
     status_of,
     text_of,
 )
-from tests.support import TestDB, wait_for
+from tests.support import ROOT, TestDB, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -217,3 +222,64 @@ def test_an_action_without_the_csrf_token_is_refused(
     browser.find_element(By.ID, "cancel").click()
     confirm(browser)
     wait_for(lambda: status_of(db, job_id) == "cancelled", message="the confirmed cancel")
+
+
+def test_every_page_renders_and_is_saved_as_a_screenshot(
+    db: TestDB, dashboard: Dash, tenants: tuple[Tenant, Tenant], browser: Any, tmp_path: Path
+) -> None:
+    acme, globex = tenants
+    db.start_worker("tests.dashboard.actors", threads=2, log=tmp_path / "worker.log")
+    scheduler = subprocess.Popen([sys.executable, "-m", "app.scheduler"], cwd=ROOT,
+                                 env=db.env(), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    db.procs.append(scheduler)
+    enqueue_work(acme.id, 5, 0.01)
+    enqueue_work(globex.id, 3, delay=600)
+    with tenant_session(acme.id) as session:
+        for _ in range(6):
+            enqueue(session, actors.limited, 0.5)
+    dead = enqueue_failing(acme.id, tmp_path / "m1")
+    wait_for(lambda: status_of(db, dead) == "dead", timeout=30, message="a dead letter")
+    wait_for(lambda: db.scalar("SELECT count(*) FROM scheduler.instances "
+                               "WHERE role = 'leader'"), timeout=30, message="a leader")
+    wait_for(lambda: db.scalar("SELECT count(*) FROM dramatiq.queue_limits"), timeout=30,
+             message="a limited queue claimed from")
+
+    sign_in(browser, dashboard, OPERATOR, OPERATOR_PASSWORD)
+    pages = {
+        "queues": ("/queues", "#queues-table"),
+        "jobs-delayed": ("/jobs?status=delayed", "#jobs-table"),
+        "jobs-completed": ("/jobs?status=completed", "#jobs-table"),
+        "job": (f"/jobs/{dead}", "#timeline"),
+        "dead-letters": ("/dead", "#dead-table"),
+        "workers": ("/workers", "#workers-table"),
+        "recurring": ("/recurring", "#recurring-table"),
+        "limits": ("/limits", "#limits-table"),
+        "confirm-pause": ("/confirm/queue?action=pause&queue=dash", "#confirm-what"),
+    }
+    for name, (path, selector) in pages.items():
+        browser.get(f"{dashboard.url}{path}")
+        assert browser.find_elements(By.CSS_SELECTOR, selector), f"{name}: {selector}"
+        assert "Not done" not in browser.title
+        screenshot(browser, name)
+    browser.get(f"{dashboard.url}/workers")
+    assert "alive" in text_of(browser, "#workers-table")
+    browser.get(f"{dashboard.url}/recurring")
+    assert "pid" in text_of(browser, "#scheduler-health"), "the leader is shown"
+
+    browser.get(f"{dashboard.url}/jobs?status=delayed")
+    browser.find_element(By.ID, "cancel-all").click()
+    confirm(browser)
+    wait_for(lambda: text_of(browser, "#bulk-status") == "done", timeout=30,
+             message="the bulk cancel's progress page to show it done, live")
+    assert text_of(browser, "#bulk-changed") == "3"
+    screenshot(browser, "bulk")
+    browser.get(f"{dashboard.url}/audit")
+    assert "cancel_all" in text_of(browser, "#audit-table")
+    screenshot(browser, "audit")
+
+    browser.find_element(By.ID, "logout").click()
+    sign_in(browser, dashboard, acme.admin, acme.password)
+    browser.get(f"{dashboard.url}/queues")
+    screenshot(browser, "tenant-admin-queues")
+    assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-queue="dash"]')

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from app.config import get_settings
+from app.dashboard.run import dashboard_login
 from app.stack import Stack
 
 STATUS = """
@@ -31,13 +32,14 @@ SELECT count(*) FILTER (WHERE heartbeat_at > now() - interval '10 seconds') FROM
 """
 
 
-def status_table(conn: psycopg.Connection[Any], alive: dict[str, bool]) -> Table:
+def status_table(conn: psycopg.Connection[Any], alive: dict[str, bool],
+                 dashboard: str = "") -> Table:
     rows = conn.execute(STATUS).fetchall()
     workers = conn.execute(WORKERS).fetchone()
     processes = ", ".join(f"{name} {'up' if up else 'DOWN'}" for name, up in alive.items())
     alive_workers = workers[0] if workers else 0
     table = Table(title=f"pgjobs: {processes}; worker processes alive: {alive_workers}"
-                  " (Ctrl-C stops)")
+                  " (Ctrl-C stops)", caption=dashboard or None)
     for column in ("queue", "queued", "delayed", "running", "done", "dead"):
         table.add_column(column, justify="left" if column == "queue" else "right")
     for row in rows:
@@ -49,7 +51,8 @@ def status_table(conn: psycopg.Connection[Any], alive: dict[str, bool]) -> Table
 
 def main() -> int:
     console = Console()
-    stack = Stack()
+    dashboard_env, dashboard = dashboard_login()
+    stack = Stack(dashboard=True, env=dashboard_env)
     stack.start()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -59,7 +62,7 @@ def main() -> int:
             console=console, refresh_per_second=2
         ) as live:
             while not stop.wait(1.0):
-                live.update(status_table(conn, stack.alive()))
+                live.update(status_table(conn, stack.alive(), dashboard))
     finally:
         console.print("stopping: in-flight jobs finish, the rest are handed back...")
         codes = stack.stop(get_settings().shutdown_timeout_seconds)

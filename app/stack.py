@@ -1,4 +1,5 @@
-"""Start and stop the system's processes (workers, scheduler) for ``make run`` and the demo.
+"""Start and stop the system's processes (workers, scheduler, dashboard) for ``make run``
+and the demo.
 
 Each process is a real command a deployment would run (``dramatiq app.actors``,
 ``python -m app.scheduler``), so what the demo proves is what production runs.
@@ -24,6 +25,7 @@ class Stack:
     processes: int = 2
     threads: int = 8
     scheduler: bool = True
+    dashboard: bool = False
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -35,6 +37,8 @@ class Stack:
         }
         if self.scheduler and importlib.util.find_spec("app.scheduler") is not None:
             cmds["scheduler"] = [sys.executable, "-m", "app.scheduler"]
+        if self.dashboard:
+            cmds["dashboard"] = [sys.executable, "-m", "app.dashboard"]
         return cmds
 
     def start(self) -> None:

@@ -331,6 +331,7 @@ class Dashboard:
         finally:
             self.listener.stop()
             await run_in_threadpool(self.db.close)
+            logger.info("event=dashboard_stopped")
 
 
 def _nav(viewer: Viewer | None) -> list[tuple[str, str]]:

@@ -67,20 +67,20 @@ SELECT DISTINCT regexp_replace(name, '\\.DQ$', '') AS queue FROM (
 ORDER BY 1
 """
 
-# Waiting, delayed and running jobs per queue, and the oldest due job's age: two small
-# sets, each behind its partial index.
-QUEUE_LIVE = """
-SELECT regexp_replace(queue_name, '\\.DQ$', '') AS queue,
-       count(*) FILTER (WHERE "state" = 'queued' AND queue_name NOT LIKE '%%.DQ') AS waiting,
-       count(*) FILTER (WHERE "state" = 'queued' AND queue_name LIKE '%%.DQ') AS delayed,
-       count(*) FILTER (WHERE "state" = 'consumed') AS running,
-       max(extract(epoch FROM now() - eta)::float8)
-           FILTER (WHERE "state" = 'queued' AND queue_name NOT LIKE '%%.DQ' AND eta <= now())
-           AS oldest_waiting_seconds
-FROM (SELECT queue_name, "state", eta FROM dramatiq.queue WHERE "state" = 'queued'
-      UNION ALL
-      SELECT queue_name, "state", eta FROM dramatiq.queue WHERE "state" = 'consumed') live
-GROUP BY 1
+# Waiting and delayed jobs per queue name ('.DQ': delayed) and the oldest due job: counted
+# on queue_claim_idx (queue_name, priority, eta) alone, an index-only scan where the
+# visibility map allows; running jobs are a handful.
+QUEUED = """
+SELECT queue_name, count(*) AS jobs,
+       extract(epoch FROM now() - min(eta) FILTER (WHERE eta <= now()))::float8
+           AS oldest_due_seconds
+FROM dramatiq.queue WHERE "state" = 'queued'
+GROUP BY queue_name
+"""
+
+RUNNING = """
+SELECT queue_name, count(*) AS jobs FROM dramatiq.queue WHERE "state" = 'consumed'
+GROUP BY queue_name
 """
 
 PAUSED = "SELECT queue_name AS queue, paused_at FROM dramatiq.paused_queues"
@@ -88,38 +88,36 @@ PAUSED = "SELECT queue_name AS queue, paused_at FROM dramatiq.paused_queues"
 #: One minute per sparkline point over the last hour.
 BUCKETS = 60
 
-# Finished jobs of the last hour per queue and minute, one queue name at a time (an index
-# range per name on queue_finished_idx; ``names`` holds each queue and its '.DQ' side).
-FINISHED_BY_MINUTE = """
-SELECT regexp_replace(n.name, '\\.DQ$', '') AS queue, m.minute, m.completed, m.dead
+# Completed jobs of the last hour per queue and minute, one queue name at a time: an index
+# range per name on queue_finished_idx (queue_name, state, mtime), index-only where the
+# visibility map allows (``names`` holds each queue and its '.DQ' side).
+COMPLETED_BY_MINUTE = """
+SELECT regexp_replace(n.name, '\\.DQ$', '') AS queue, m.minute, m.completed
 FROM unnest(%(names)s::text[]) AS n(name)
 CROSS JOIN LATERAL (
     SELECT floor(extract(epoch FROM now() - q.mtime) / 60)::int AS minute,
-           count(*) FILTER (WHERE q."state" = 'done') AS completed,
-           count(*) FILTER (WHERE q."state" = 'rejected' AND q.cancelled_at IS NULL) AS dead
+           count(*) AS completed
     FROM dramatiq.queue q
-    WHERE q.queue_name = n.name AND q."state" IN ('done', 'rejected')
-      AND q.mtime > now() - interval '1 hour'
+    WHERE q.queue_name = n.name AND q."state" = 'done' AND q.mtime > now() - interval '1 hour'
     GROUP BY 1
 ) m
 """
 
-# The same for one tenant, on its own index.
-TENANT_FINISHED_BY_MINUTE = """
+# The same for one tenant, on its own index (tenant_id, mtime) INCLUDE (queue_name, state).
+TENANT_COMPLETED_BY_MINUTE = """
 SELECT regexp_replace(q.queue_name, '\\.DQ$', '') AS queue,
-       floor(extract(epoch FROM now() - q.mtime) / 60)::int AS minute,
-       count(*) FILTER (WHERE q."state" = 'done') AS completed,
-       count(*) FILTER (WHERE q."state" = 'rejected' AND q.cancelled_at IS NULL) AS dead
+       floor(extract(epoch FROM now() - q.mtime) / 60)::int AS minute, count(*) AS completed
 FROM dramatiq.queue q
 WHERE q.tenant_id = (SELECT pgjobs.current_tenant())
-  AND q."state" IN ('done', 'rejected') AND q.mtime > now() - interval '1 hour'
+  AND q."state" = 'done' AND q.mtime > now() - interval '1 hour'
 GROUP BY 1, 2
 """
 
-# Failed attempts (retries and deaths) of the last hour per queue and minute.
+# Failed attempts (retries and deaths) of the last hour per queue and minute: the failure
+# sparkline and the "dead in the last hour" count (a job dies in its last failed attempt).
 FAILURES_BY_MINUTE = """
 SELECT queue, floor(extract(epoch FROM now() - ended_at) / 60)::int AS minute,
-       count(*) AS failures
+       count(*) AS failures, count(*) FILTER (WHERE outcome = 'dead') AS dead
 FROM dashboard_job_attempts
 WHERE ended_at > now() - interval '1 hour'
 GROUP BY 1, 2
@@ -175,47 +173,60 @@ ORDER BY k.sort_at {direction}, k.message_id {direction}
 """
 
 
-def _where(status: Status, filters: list[str], *, cursor: bool, since: bool,
-           until: bool) -> str:
-    parts = [f'q."state" = \'{status.state}\'', status.predicate]
-    parts += [FILTERS[name] for name in filters]
-    col = f"q.{status.column}"
-    if since:
-        parts.append(f"{col} >= %(since)s")
-    if until:
-        parts.append(f"{col} < %(until)s")
-    if cursor:
-        op = "<" if status.descending else ">"
-        parts.append(f"({col}, q.message_id) {op} (%(after_at)s, %(after_id)s)")
-    return " AND ".join(parts)
+#: What the outer filters of a listing read from the ordered scan below them.
+SCAN_COLUMNS = ("q.message_id, q.queue_name, q.tenant_id, q.actor_name, q.attempts, "
+                "q.last_error, q.cancelled_at, q.worker_id")
 
 
 def list_jobs(status_name: str, filters: list[str], *, per_queue: bool, cursor: bool,
               since: bool, until: bool, ids_only: bool = False) -> str:
     """One page of jobs in a status, newest or soonest first, after an optional cursor.
 
-    ``per_queue`` (finished statuses, operators): one ordered index range per queue name
-    (``%(names)s``), merged; otherwise one statement (small sets, or a tenant's own index).
-    Parameters: ``limit`` and, per filter given, its value; ``after_at``/``after_id``.
+    The rows are walked in index order (state, queue or tenant, then the status's time
+    column) in a subquery the planner cannot flatten (``OFFSET 0``); the other filters
+    (actor, error text, ...) apply above it, so a selective filter never makes the planner
+    read every dead letter to sort them: it reads in order until the page is full.
+    ``per_queue`` (finished statuses, operators): one such walk per concrete queue name
+    (``%(names)s``: each queue and its '.DQ' side) on queue_finished_idx, merged.
+    Parameters: ``limit``, each given filter's value, ``after_at``/``after_id``, ``since``,
+    ``until``.
     """
     status = STATUSES[status_name]
     direction = "DESC" if status.descending else "ASC"
-    where = _where(status, filters, cursor=cursor, since=since, until=until)
-    order = f"q.{status.column} {direction}, q.message_id {direction}"
+    col = f"q.{status.column}"
+    indexed = [f"q.\"state\" = '{status.state}'"]
+    outer = [status.predicate]
+    for name in filters:
+        if name == "tenant" or (name == "queue" and not per_queue):
+            indexed.append(FILTERS[name])
+        else:
+            outer.append(FILTERS[name])
+    if per_queue:
+        indexed.append("q.queue_name = n.name")
+    if since:
+        indexed.append(f"{col} >= %(since)s")
+    if until:
+        indexed.append(f"{col} < %(until)s")
+    if cursor:
+        op = "<" if status.descending else ">"
+        indexed.append(f"({col}, q.message_id) {op} (%(after_at)s, %(after_id)s)")
+    walk = f"""
+    SELECT q.message_id, {col} AS sort_at FROM (
+        SELECT {SCAN_COLUMNS}, {col} FROM dramatiq.queue q
+        WHERE {" AND ".join(indexed)}
+        ORDER BY {col} {direction}, q.message_id {direction}
+        OFFSET 0
+    ) q
+    WHERE {" AND ".join(outer)}
+    LIMIT %(limit)s"""
     if per_queue:
         ids = f"""
 SELECT k.message_id, k.sort_at FROM unnest(%(names)s::text[]) AS n(name)
-CROSS JOIN LATERAL (
-    SELECT q.message_id, q.{status.column} AS sort_at FROM dramatiq.queue q
-    WHERE q.queue_name = n.name AND {where}
-    ORDER BY {order} LIMIT %(limit)s
+CROSS JOIN LATERAL ({walk}
 ) k
 ORDER BY k.sort_at {direction}, k.message_id {direction} LIMIT %(limit)s"""
     else:
-        ids = f"""
-SELECT q.message_id, q.{status.column} AS sort_at FROM dramatiq.queue q
-WHERE {where}
-ORDER BY {order} LIMIT %(limit)s"""
+        ids = walk
     if ids_only:
         return ids
     return LIST_COLUMNS.format(ids=ids, direction=direction)

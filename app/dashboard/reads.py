@@ -45,30 +45,37 @@ def queues(conn: Conn, viewer: Viewer) -> list[QueueSummary]:
     """Every queue with its live counts, last hour's outcomes and sparklines."""
     if viewer.operator:
         names = [r["queue"] for r in fetch(conn, queries.QUEUE_NAMES)]
-        finished = fetch(conn, queries.FINISHED_BY_MINUTE, {"names": names_with_delayed(names)})
+        completed = fetch(conn, queries.COMPLETED_BY_MINUTE,
+                          {"names": names_with_delayed(names)})
     else:
         names = [r["queue"] for r in fetch(conn, queries.TENANT_QUEUE_NAMES)]
-        finished = fetch(conn, queries.TENANT_FINISHED_BY_MINUTE)
+        completed = fetch(conn, queries.TENANT_COMPLETED_BY_MINUTE)
     summaries = {name: QueueSummary(name) for name in names}
 
-    def summary(name: str) -> QueueSummary:
+    def summary(queue_name: str) -> QueueSummary:
+        name = queue_name.removesuffix(".DQ")
         return summaries.setdefault(name, QueueSummary(name))
 
-    for row in fetch(conn, queries.QUEUE_LIVE):
-        s = summary(row["queue"])
-        s.waiting, s.delayed, s.running = row["waiting"], row["delayed"], row["running"]
-        s.oldest_waiting_seconds = row["oldest_waiting_seconds"]
+    for row in fetch(conn, queries.QUEUED):
+        s = summary(row["queue_name"])
+        if row["queue_name"].endswith(".DQ"):
+            s.delayed += row["jobs"]
+        else:
+            s.waiting += row["jobs"]
+            s.oldest_waiting_seconds = row["oldest_due_seconds"]
+    for row in fetch(conn, queries.RUNNING):
+        summary(row["queue_name"]).running += row["jobs"]
     for row in fetch(conn, queries.PAUSED):
         s = summary(row["queue"])
         s.paused, s.paused_at = True, row["paused_at"]
-    for row in finished:
+    for row in completed:
         s = summary(row["queue"])
         s.completed += row["completed"]
-        s.dead += row["dead"]
         s.throughput[_slot(row["minute"])] += row["completed"]
     for row in fetch(conn, queries.FAILURES_BY_MINUTE):
-        if row["queue"] in summaries:
-            summaries[row["queue"]].failures[_slot(row["minute"])] += row["failures"]
+        s = summary(row["queue"])
+        s.dead += row["dead"]
+        s.failures[_slot(row["minute"])] += row["failures"]
     return [summaries[name] for name in sorted(summaries)]
 
 

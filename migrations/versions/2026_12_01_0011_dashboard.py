@@ -106,7 +106,7 @@ CREATE TABLE dashboard.bulk_actions (
 CREATE INDEX bulk_actions_started_at_idx ON dashboard.bulk_actions (started_at);
 
 CREATE INDEX queue_tenant_finished_idx ON dramatiq.queue (tenant_id, mtime)
-    WHERE "state" IN ('done', 'rejected');
+    INCLUDE (queue_name, "state") WHERE "state" IN ('done', 'rejected');
 """
 
 FUNCTIONS = """

@@ -228,3 +228,20 @@ def text_of(drv: Any, css: str) -> str:
         return found[0].text if found else ""
     except StaleElementReferenceException:  # swapped by a live update meanwhile
         return ""
+
+
+def click(drv: Any, by: str, value: str, *, timeout: float = 15) -> None:
+    """Click an element of a live page: found again if a live update swapped it meanwhile."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
+
+    def attempt() -> bool:
+        try:
+            drv.find_element(by, value).click()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+        return True
+
+    wait_for(attempt, timeout=timeout, message=f"to click {value}")

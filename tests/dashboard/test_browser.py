@@ -23,6 +23,7 @@ from tests.dashboard.conftest import (
     OPERATOR_PASSWORD,
     Dash,
     Tenant,
+    click,
     enqueue_failing,
     enqueue_work,
     screenshot,
@@ -48,7 +49,7 @@ def cell(drv: Any, queue: str, column: str) -> str:
 
 
 def confirm(drv: Any) -> None:
-    drv.find_element(By.ID, "confirm").click()
+    click(drv, By.ID, "confirm")
 
 
 def test_sign_in_then_watch_a_queue_fill_and_drain_live(
@@ -92,15 +93,15 @@ def test_open_a_dead_letter_and_retry_it(
     wait_for(lambda: "first run fails on purpose" in text_of(browser, "#dead-table"),
              message="the dead letter's error group")
     screenshot(browser, "dead-letters")
-    browser.find_element(By.LINK_TEXT, "Open").click()
+    click(browser, By.LINK_TEXT, "Open")
     wait_for(lambda: job_id[:8] in text_of(browser, "#jobs-table"), message="the job listed")
     screenshot(browser, "jobs-dead")
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{job_id}"] a.job-link').click()
+    click(browser, By.CSS_SELECTOR, f'tr[data-id="{job_id}"] a.job-link')
     assert "RuntimeError: first run fails on purpose" in text_of(browser, "#last-error")
     assert "dead" in text_of(browser, "#attempts"), "its failed attempt, with the error"
     screenshot(browser, "job-dead")
 
-    browser.find_element(By.ID, "retry").click()
+    click(browser, By.ID, "retry")
     assert "Retry 1 job" in text_of(browser, "#confirm-what")
     screenshot(browser, "confirm-retry")
     confirm(browser)
@@ -123,25 +124,25 @@ def test_pause_and_resume_a_queue(
     enqueue_work(acme.id, 1)
     sign_in(browser, dashboard, OPERATOR, OPERATOR_PASSWORD)
     browser.get(f"{dashboard.url}/queues")
-    browser.find_element(By.ID, "pause-dash").click()
+    click(browser, By.ID, "pause-dash")
     assert "Pause queue dash" in text_of(browser, "#confirm-what")
     confirm(browser)
     assert "paused dash" in text_of(browser, "#flash")
-    assert cell(browser, "dash", "qstate") == "paused"
+    wait_for(lambda: cell(browser, "dash", "qstate") == "paused", message="shown paused")
     assert db.scalar("SELECT count(*) FROM dramatiq.paused_queues WHERE queue_name = 'dash'")
 
     db.start_worker("tests.dashboard.actors", threads=2, queues=["dash"],
                     log=tmp_path / "worker.log")
     wait_for(lambda: db.scalar("SELECT count(*) FROM jobs.workers WHERE alive") == 1,
              timeout=30, message="the worker to register")
-    assert cell(browser, "dash", "waiting") == "1", "paused: the job waits"
+    wait_for(lambda: cell(browser, "dash", "waiting") == "1", message="paused: the job waits")
 
-    browser.find_element(By.ID, "resume-dash").click()
+    click(browser, By.ID, "resume-dash")
     confirm(browser)
     assert "resumed dash" in text_of(browser, "#flash")
     wait_for(lambda: cell(browser, "dash", "completed") == "1", timeout=30,
              message="the job to run once the queue is resumed")
-    assert cell(browser, "dash", "qstate") == "running"
+    wait_for(lambda: cell(browser, "dash", "qstate") == "running", message="shown running")
     actions = db.query("SELECT action, target FROM dashboard.audit ORDER BY id")
     assert actions == [("pause", "dash"), ("resume", "dash")]
 
@@ -191,7 +192,7 @@ def test_a_tenant_admin_sees_and_acts_on_their_tenant_only(
 
     # Their own dead letter they can retry.
     browser.get(f"{dashboard.url}/jobs/{mine}")
-    browser.find_element(By.ID, "retry").click()
+    click(browser, By.ID, "retry")
     confirm(browser)
     wait_for(lambda: status_of(db, mine) == "completed", timeout=30, message="own retry")
     refused = db.query("SELECT actor_name, tenant_id, action, outcome FROM dashboard.audit "
@@ -219,7 +220,7 @@ def test_an_action_without_the_csrf_token_is_refused(
     assert all("CSRF" in text for _, text in outcomes)
     assert status_of(db, job_id) == "delayed", "nothing changed"
     # The same action through its confirmation page (which carries the token) works.
-    browser.find_element(By.ID, "cancel").click()
+    click(browser, By.ID, "cancel")
     confirm(browser)
     wait_for(lambda: status_of(db, job_id) == "cancelled", message="the confirmed cancel")
 
@@ -268,7 +269,7 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(
     assert "pid" in text_of(browser, "#scheduler-health"), "the leader is shown"
 
     browser.get(f"{dashboard.url}/jobs?status=delayed")
-    browser.find_element(By.ID, "cancel-all").click()
+    click(browser, By.ID, "cancel-all")
     confirm(browser)
     wait_for(lambda: text_of(browser, "#bulk-status") == "done", timeout=30,
              message="the bulk cancel's progress page to show it done, live")
@@ -278,7 +279,7 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(
     assert "cancel_all" in text_of(browser, "#audit-table")
     screenshot(browser, "audit")
 
-    browser.find_element(By.ID, "logout").click()
+    click(browser, By.ID, "logout")
     sign_in(browser, dashboard, acme.admin, acme.password)
     browser.get(f"{dashboard.url}/queues")
     screenshot(browser, "tenant-admin-queues")

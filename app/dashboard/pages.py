@@ -115,7 +115,7 @@ class Pages:
         from app.dashboard.actions import bulk
 
         row = bulk(self.db, bulk_id)
-        if row is not None and not viewer.operator and row["tenant_id"] != viewer.tenant_id:
+        if row is not None and not viewer.operator and row["admin_tenant_id"] != viewer.tenant_id:
             row = None  # another tenant's (or an operator's) action: not theirs to see
         return {"bulk": row, "viewer": viewer, "bulk_id": bulk_id}
 

@@ -342,16 +342,16 @@ TENANT_NAME = "SELECT name FROM tenants WHERE id = (SELECT pgjobs.current_tenant
 # -- audit and bulk actions -----------------------------------------------------------------
 
 AUDIT = """
-INSERT INTO dashboard.audit (actor_kind, actor_name, tenant_id, action, target, outcome,
-                             detail)
+INSERT INTO dashboard.audit (actor_kind, actor_name, admin_tenant_id, action, target,
+                             outcome, detail)
 VALUES (%(kind)s, %(name)s, %(tenant)s, %(action)s, %(target)s, %(outcome)s, %(detail)s)
 RETURNING id
 """
 
 RECENT_AUDIT = """
-SELECT id, at, actor_kind, actor_name, tenant_id, action, target, outcome, detail
+SELECT id, at, actor_kind, actor_name, admin_tenant_id, action, target, outcome, detail
 FROM dashboard.audit
-WHERE (%(tenant)s::uuid IS NULL OR tenant_id = %(tenant)s)
+WHERE (%(tenant)s::uuid IS NULL OR admin_tenant_id = %(tenant)s)
 ORDER BY at DESC LIMIT %(limit)s
 """
 
@@ -359,8 +359,8 @@ ORDER BY at DESC LIMIT %(limit)s
 BULK_CHANNEL = "pgjobs.dashboard"
 
 START_BULK = """
-INSERT INTO dashboard.bulk_actions (action, filter, actor_kind, actor_name, tenant_id, host,
-                                    pid)
+INSERT INTO dashboard.bulk_actions (action, filter, actor_kind, actor_name, admin_tenant_id,
+                                    host, pid)
 VALUES (%(action)s, %(filter)s, %(kind)s, %(name)s, %(tenant)s, %(host)s, %(pid)s)
 RETURNING id
 """

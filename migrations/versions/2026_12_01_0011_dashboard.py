@@ -8,7 +8,8 @@ a password hash). A sign-in must find the admin's tenant before any tenant is kn
 
 ``dashboard.audit`` and ``dashboard.bulk_actions`` are operational records written by the
 dashboard as the owner: who did what, when, and how far a batched action has got. No tenant
-role can read or write them.
+role can read or write them (so they are not tenant tables: ``admin_tenant_id`` says which
+tenant a tenant admin acted for).
 
 ``dashboard_job_attempts`` keeps one row per failed attempt (its error, worker and times),
 written by a trigger when a running job goes back to waiting or to the dead letters: the job
@@ -75,7 +76,9 @@ CREATE TABLE dashboard.audit (
     actor_kind text NOT NULL CONSTRAINT audit_actor_kind_check
         CHECK (actor_kind IN ('operator', 'tenant_admin')),
     actor_name text NOT NULL,
-    tenant_id uuid,
+    -- The tenant a tenant admin acted for (NULL: an operator). Not a tenant row: no tenant
+    -- role can read this table.
+    admin_tenant_id uuid,
     action text NOT NULL,
     target text NOT NULL,
     outcome text NOT NULL,
@@ -89,7 +92,7 @@ CREATE TABLE dashboard.bulk_actions (
     filter jsonb NOT NULL DEFAULT '{}',
     actor_kind text NOT NULL,
     actor_name text NOT NULL,
-    tenant_id uuid,
+    admin_tenant_id uuid,
     status text NOT NULL DEFAULT 'running' CONSTRAINT bulk_actions_status_check
         CHECK (status IN ('running', 'done', 'failed')),
     processed integer NOT NULL DEFAULT 0,
@@ -138,8 +141,11 @@ BEGIN
                 NEW.attempts,
                 CASE WHEN NEW."state" = 'rejected' THEN 'dead' ELSE 'retrying' END,
                 left(NEW.last_error, 4000), OLD.worker_id, OLD.started_at);
-    EXCEPTION WHEN insufficient_privilege THEN
-        NULL;  -- a system job and an owner under RLS: history is a nicety, the job is not
+    EXCEPTION WHEN OTHERS THEN
+        -- History must never fail the job's own state change: a job whose tenant does not
+        -- exist (the FK), or a system job under an owner without BYPASSRLS, goes unrecorded.
+        RAISE WARNING 'pgjobs dashboard: attempt of job % not recorded: %', NEW.message_id,
+            SQLSTATE;
     END;
     PERFORM set_config('app.tenant_id', coalesce(v_previous, ''), true);
     RETURN NULL;

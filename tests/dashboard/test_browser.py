@@ -97,8 +97,10 @@ def test_open_a_dead_letter_and_retry_it(
     wait_for(lambda: job_id[:8] in text_of(browser, "#jobs-table"), message="the job listed")
     screenshot(browser, "jobs-dead")
     click(browser, By.CSS_SELECTOR, f'tr[data-id="{job_id}"] a.job-link')
-    assert "RuntimeError: first run fails on purpose" in text_of(browser, "#last-error")
-    assert "dead" in text_of(browser, "#attempts"), "its failed attempt, with the error"
+    wait_for(lambda: "RuntimeError: first run fails on purpose" in text_of(
+        browser, "#last-error"), message="its last error")
+    wait_for(lambda: "dead" in text_of(browser, "#attempts"),
+             message="its failed attempt, with the error")
     screenshot(browser, "job-dead")
 
     click(browser, By.ID, "retry")
@@ -163,7 +165,7 @@ def test_a_tenant_admin_sees_and_acts_on_their_tenant_only(
     nav = text_of(browser, "header nav")
     assert "Workers" not in nav and "Recurring" not in nav, "operator pages are not offered"
     browser.get(f"{dashboard.url}/jobs?status=dead")
-    listed = text_of(browser, "#jobs-table")
+    listed = wait_for(lambda: text_of(browser, "#jobs-table"), message="the job list")
     assert mine[:8] in listed and theirs[:8] not in listed
     screenshot(browser, "tenant-admin-jobs")
 
@@ -171,7 +173,8 @@ def test_a_tenant_admin_sees_and_acts_on_their_tenant_only(
     browser.get(f"{dashboard.url}/jobs/{theirs}")
     assert "No job" in text_of(browser, "#error")
     browser.get(f"{dashboard.url}/jobs?status=dead&tenant={globex.id}")
-    assert theirs[:8] not in text_of(browser, "#jobs-table")
+    listed = wait_for(lambda: text_of(browser, "#jobs-table"), message="the filtered list")
+    assert theirs[:8] not in listed
     browser.get(f"{dashboard.url}/workers")
     assert "for operators" in text_of(browser, "#error")
 
@@ -195,7 +198,7 @@ def test_a_tenant_admin_sees_and_acts_on_their_tenant_only(
     click(browser, By.ID, "retry")
     confirm(browser)
     wait_for(lambda: status_of(db, mine) == "completed", timeout=30, message="own retry")
-    refused = db.query("SELECT actor_name, tenant_id, action, outcome FROM dashboard.audit "
+    refused = db.query("SELECT actor_name, admin_tenant_id, action, outcome FROM dashboard.audit "
                        "WHERE outcome = 'refused' ORDER BY id")
     assert refused == [(acme.admin, acme.id, "retry", "refused"),
                        (acme.admin, acme.id, "requeue", "refused")]
@@ -264,7 +267,7 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(
         assert "Not done" not in browser.title
         screenshot(browser, name)
     browser.get(f"{dashboard.url}/workers")
-    assert "alive" in text_of(browser, "#workers-table")
+    wait_for(lambda: "alive" in text_of(browser, "#workers-table"), message="a live worker")
     browser.get(f"{dashboard.url}/recurring")
     assert "pid" in text_of(browser, "#scheduler-health"), "the leader is shown"
 
@@ -273,7 +276,7 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(
     confirm(browser)
     wait_for(lambda: text_of(browser, "#bulk-status") == "done", timeout=30,
              message="the bulk cancel's progress page to show it done, live")
-    assert text_of(browser, "#bulk-changed") == "3"
+    wait_for(lambda: text_of(browser, "#bulk-changed") == "3", message="3 cancelled")
     screenshot(browser, "bulk")
     browser.get(f"{dashboard.url}/audit")
     assert "cancel_all" in text_of(browser, "#audit-table")

@@ -12,12 +12,14 @@ from rich.live import Live
 from rich.table import Table
 
 from app.config import get_settings
+from app.dashboard.run import dashboard_login
 from app.stack import Stack
 from app.store import operator
 
 
 def status_table(
-    conn: psycopg.Connection[Any], alive: dict[str, bool], intake_url: str | None = None
+    conn: psycopg.Connection[Any], alive: dict[str, bool], intake_url: str | None = None,
+    dashboard: str = "",
 ) -> Table:
     rows = conn.execute(operator.STATUS).fetchall()
     workers = conn.execute(operator.LIVE_WORKERS).fetchone()
@@ -25,7 +27,7 @@ def status_table(
     alive_workers = workers[0] if workers else 0
     intake = f"; intake {intake_url}" if intake_url else ""
     table = Table(title=f"pgjobs: {processes}; worker processes alive: {alive_workers}"
-                  f"{intake} (Ctrl-C stops)")
+                  f"{intake} (Ctrl-C stops)", caption=dashboard or None)
     for column in ("queue", "queued", "delayed", "running", "done", "dead"):
         table.add_column(column, justify="left" if column == "queue" else "right")
     for row in rows:
@@ -40,7 +42,8 @@ def main() -> int:
     from app.intake.settings import IntakeSettings
 
     intake = IntakeSettings.from_env()
-    stack = Stack()
+    dashboard_env, dashboard = dashboard_login()
+    stack = Stack(dashboard=True, env=dashboard_env)
     stack.start()
     intake_url = f"http://{intake.host}:{intake.port}" if stack.intake else None
     stop = threading.Event()
@@ -51,7 +54,7 @@ def main() -> int:
             console=console, refresh_per_second=2
         ) as live:
             while not stop.wait(1.0):
-                live.update(status_table(conn, stack.alive(), intake_url))
+                live.update(status_table(conn, stack.alive(), intake_url, dashboard))
     finally:
         console.print("stopping: in-flight jobs finish, the rest are handed back...")
         codes = stack.stop(get_settings().shutdown_timeout_seconds)

@@ -1,4 +1,5 @@
-"""Start and stop the system's processes (workers, scheduler, intake): ``make run``, the demo.
+"""Start and stop the system's processes (workers, scheduler, intake, dashboard): ``make run``,
+the demo.
 
 Each process is a real command a deployment would run (``dramatiq app.actors``,
 ``python -m app.scheduler``, ``python -m app.intake``), so what the demo proves is what
@@ -27,6 +28,8 @@ class Stack:
     scheduler: bool = True
     #: The HTTP webhook intake (``python -m app.intake``; ``INTAKE_HOST``/``INTAKE_PORT``).
     intake: bool = True
+    #: The web dashboard (``python -m app.dashboard``; ``DASHBOARD_HOST``/``DASHBOARD_PORT``).
+    dashboard: bool = False
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -40,6 +43,8 @@ class Stack:
             cmds["scheduler"] = [sys.executable, "-m", "app.scheduler"]
         if self.intake:
             cmds["intake"] = [sys.executable, "-m", "app.intake"]
+        if self.dashboard:
+            cmds["dashboard"] = [sys.executable, "-m", "app.dashboard"]
         return cmds
 
     def start(self) -> None:

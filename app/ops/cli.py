@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_intake(sub, common, duration)
     # Tenants: create, rename, deactivate, activate, list (app/ops/tenant_commands.py).
     tenant_commands.register(sub, common, EPILOG)
+    # The dashboard's tenant admin accounts (logic in app/dashboard/admins.py).
+    from app.dashboard import admins
+
+    admins.register(sub, common, tenant_id)
     return parser
 
 

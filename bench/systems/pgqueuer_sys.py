@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 
 from bench import sidetables
-from bench.systems.base import Enqueuer, System, python
+from bench.systems.base import KINDS, Enqueuer, System, python
+from bench.tablefill import replicate
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,28 @@ class PgQueuerSystem(System):
 
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         return 0
+
+    # Finished jobs leave the queue table for its log; delayed ones wait in the queue table.
+    claim_pattern = r"SKIP LOCKED.*'picked'"
+
+    def fill(self, conn: psycopg.Connection, finished: int, delayed: int) -> None:
+        replicate(conn, "pgqueuer_log", "status = 'successful'", finished,
+                  {"job_id": "t.job_id + 1000000000 + g"})
+        replicate(conn, "pgqueuer", "execute_after > now() + interval '30 minutes'", delayed, {})
+
+    def claim_probe(self) -> tuple[str, Any] | None:
+        """PgQueuer's own dequeue statement, built as its worker builds it (one entrypoint
+        per bench job kind, no limits), with ``$n`` parameters."""
+        import uuid as uuid_
+
+        from pgqueuer.qb import QueryQueueBuilder
+
+        query = QueryQueueBuilder().build_dequeue_query(
+            batch_size=Tuning.from_env().batch_size,
+            entrypoints=list(KINDS),  # type: ignore[arg-type]
+            concurrency_limits=[0] * len(KINDS),
+            queue_manager_id=uuid_.uuid4(),  # type: ignore[arg-type]
+            global_concurrency_limit=None,
+            heartbeat_timeout=timedelta(seconds=30),
+        )
+        return query.sql, list(query.args)

@@ -184,7 +184,10 @@ class PgQueuerSystem(System):
         per bench job kind, no limits), with ``$n`` parameters."""
         import uuid as uuid_
 
-        from pgqueuer.qb import QueryQueueBuilder
+        try:
+            from pgqueuer.adapters.persistence.qb import QueryQueueBuilder
+        except ImportError:  # before 1.x's ports-and-adapters layout
+            from pgqueuer.qb import QueryQueueBuilder  # type: ignore[no-redef]
 
         query = QueryQueueBuilder().build_dequeue_query(
             batch_size=Tuning.from_env().batch_size,

@@ -63,12 +63,13 @@ def check(results: Results) -> list[Verdict]:
             writes.append((f"{clients} thr/client", value, lambda v: v >= 0.5))
     out.append(_verdict("2. 1-row write jobs >= 0.5x pgbench at the same client count",
                         writes or [("write_jobs", None, lambda v: True)]))
-    io = [f for f in results.figures if f.tag.startswith("io_") and f.system == OURS]
+    io = [f for f in results.figures
+          if f.tag.startswith("io_") and f.system == OURS and f.values]
+    has_async = any(f.tag.startswith("io_async_") for f in io)
     io_checks = []
     for fig in io:
         peer = _find(results, fig.tag.replace("io_async_", "io_"), PEER)
-        if fig.tag.startswith("io_async_") or not any(
-                f.tag.startswith("io_async_") for f in io):
+        if fig.tag.startswith("io_async_") == has_async:
             value = (fig.median / peer.median) if fig.median and peer and peer.median else None
             io_checks.append((fig.tag.rsplit("_", 1)[1] + " in flight", value,
                               lambda v: v >= 0.8))

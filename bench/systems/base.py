@@ -178,6 +178,11 @@ class System(ABC):
         BUFFERS)`` in a rolled-back transaction; None when it cannot be built."""
         return None
 
+    def has_async_actors(self) -> bool:
+        """Whether it runs ``async def`` jobs besides its default kind (ours: when the
+        broker supports them; the asyncio peers' jobs are async anyway)."""
+        return False
+
     def probe_url(self, url: str) -> str:
         """The role the claim runs as (the probe runs as it too: RLS changes the plan)."""
         return url

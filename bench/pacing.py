@@ -2,21 +2,28 @@
 
 The schedule is open-loop: job ``n`` is due at ``start + n / rate`` whatever happened
 before, so a system that falls behind cannot slow the load down (a closed loop would hide
-exactly the stalls the latency and MVCC scenarios look for). When the enqueuer itself falls
-behind (a busy machine), it catches up without sleeping and the achieved rate is reported.
+exactly the stalls the latency and MVCC scenarios look for). Jobs go out through
+``SENDERS`` connections in threads, as from several web requests, so one slow commit does
+not hold up the next job. When the senders fall behind anyway (a busy machine), they catch
+up without sleeping and the achieved rate is reported.
 """
 
 from __future__ import annotations
 
+import functools
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
 
 from bench.systems.base import Enqueuer
 from bench.waiting import CANCELLED, WaitTimeout, wait_for
+
+SENDERS = 4
 
 
 @dataclass
@@ -32,38 +39,80 @@ class Paced:
 
 
 def paced(
-    enqueue: Callable[[int], None], ids: Iterable[int], rate: float, *,
-    stop: threading.Event | None = None, on_error: Callable[[int, Exception], None] | None = None,
+    senders: Sequence[Callable[[int], None]], ids: Iterable[int], rate: float, *,
+    on_error: Callable[[int, int, Exception], None] | None = None,
 ) -> Paced:
-    """Call ``enqueue(i)`` for each id at ``rate``/s; return each commit time.
+    """Enqueue each id at ``rate``/s through ``senders`` (one connection each); return each
+    commit time.
 
-    With ``on_error``, an exception from ``enqueue`` is handed to it and the id recorded as
-    failed (the chaos scenario reconnects there); without it, it propagates.
+    The schedule runs in this thread and hands each due id to the first free sender thread,
+    so one slow commit (a busy machine, a checkpoint) delays only itself, as with the many
+    web requests of a real application. With ``on_error``, an exception from a sender is
+    handed to it as ``(sender index, id, exception)`` and the id recorded as failed (the
+    chaos scenario reconnects there); without it, the run stops and the first error is
+    raised.
     """
     out = Paced(started=time.time())
+    due: queue.Queue[int | None] = queue.Queue()
+    lock = threading.Lock()
+    errors: list[Exception] = []
+    stop = threading.Event()
+
+    def send(k: int) -> None:
+        while (i := due.get()) is not None:
+            if stop.is_set():
+                continue
+            try:
+                senders[k](i)
+            except Exception as exc:
+                with lock:
+                    out.failed.append(i)
+                if on_error is None:
+                    errors.append(exc)
+                    stop.set()
+                else:
+                    on_error(k, i, exc)
+                continue
+            t = time.time()
+            with lock:
+                out.committed[i] = t
+
+    threads = [threading.Thread(target=send, args=(k,), name=f"sender-{k}", daemon=True)
+               for k in range(len(senders))]
+    for t in threads:
+        t.start()
     interval = 1.0 / rate
     start = time.perf_counter()
-    for n, i in enumerate(ids):
-        if CANCELLED.is_set() or (stop is not None and stop.is_set()):
-            break
-        delay = start + n * interval - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        try:
-            enqueue(i)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            out.failed.append(i)
-            on_error(i, exc)
-            continue
-        out.committed[i] = time.time()
+    try:
+        for n, i in enumerate(ids):
+            if CANCELLED.is_set() or stop.is_set():
+                break
+            delay = start + n * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            due.put(i)
+    finally:
+        for _ in threads:
+            due.put(None)
+        for t in threads:
+            t.join()
     out.ended = time.time()
+    if errors:
+        raise errors[0]
     return out
 
 
-def paced_jobs(enq: Enqueuer, kind: str, ids: Iterable[int], rate: float) -> Paced:
-    return paced(lambda i: enq.one(kind, i), ids, rate)
+@contextmanager
+def senders_for(
+    make: Callable[[], Enqueuer], kind: str, count: int = SENDERS
+) -> Iterator[list[Callable[[int], None]]]:
+    """``count`` enqueuers (each its own connection) as sender functions for ``paced``."""
+    enqueuers = [make() for _ in range(count)]
+    try:
+        yield [functools.partial(enq.one, kind) for enq in enqueuers]
+    finally:
+        for enq in enqueuers:
+            enq.close()
 
 
 def latencies(

@@ -35,7 +35,7 @@ import psycopg
 from bench.cluster import PrivateCluster
 from bench.context import Context
 from bench.dbadmin import Databases, connect
-from bench.pacing import Paced, paced
+from bench.pacing import SENDERS, Paced, paced
 from bench.procs import Worker
 from bench.results import Figure
 from bench.systems.base import Enqueuer, System
@@ -75,7 +75,7 @@ class Reconnecting:
             self.enq = self._reconnect()
         self.enq.one("effect", i)
 
-    def broken(self, i: int, exc: Exception) -> None:
+    def broken(self, exc: Exception) -> None:
         if self.enq is not None:
             try:
                 self.enq.close()
@@ -160,15 +160,18 @@ def run_case(
                 notes.append("one of two worker processes SIGKILLed")
 
         timer = threading.Timer(plan.chaos_fault_at_s, inject) if fault != "clean" else None
-        enq = Reconnecting(lambda: system.enqueuer(url, tenants), deadline_s=60.0)
+        senders = [Reconnecting(lambda: system.enqueuer(url, tenants), deadline_s=60.0)
+                   for _ in range(SENDERS)]
         try:
             if timer:
                 timer.start()
-            window: Paced = paced(enq.one, range(n), plan.chaos_rate, on_error=enq.broken)
+            window: Paced = paced([s.one for s in senders], range(n), plan.chaos_rate,
+                                  on_error=lambda k, i, exc: senders[k].broken(exc))
             if timer:
                 timer.join()
         finally:
-            enq.close()
+            for s in senders:
+                s.close()
         committed = set(window.committed)
         deadline = time.monotonic() + plan.chaos_deadline_s
         rows = effects(url, 0, n)

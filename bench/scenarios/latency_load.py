@@ -1,23 +1,25 @@
 """Pickup latency at steady loads: 50, 200 and 500 jobs/s (issue 14, target 4).
 
 One worker process (the system's bench default concurrency). Each job is committed in its
-own transaction on an open-loop schedule (``bench.pacing``); the job records when it
-started (the worker's clock; same machine). Latency is start minus the moment the commit
-returned: what a user waits between "request done" and "job running". Rates run from low
-to high on one worker, ``repeats`` windows of ``latency_seconds`` each; the enqueuer's
-achieved rate is checked, and a window where it fell short of 90% is marked "underpaced"
-(the machine could not produce the load: the figure is not a latency at that rate).
+own transaction on an open-loop schedule through four connections (``bench.pacing``); the
+job records when it started (the worker's clock; same machine). Latency is start minus the
+moment the commit returned: what a user waits between "request done" and "job running".
+Rates run from low to high on one worker, ``repeats`` windows of ``latency_seconds`` each;
+the enqueuers' achieved rate is checked, and a window where it fell short of 90% is marked
+"underpaced" (the machine could not produce the load: not a latency at that rate).
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import psycopg
 
 from bench.context import Context
 from bench.dbadmin import connect
-from bench.pacing import latencies, paced_jobs
+from bench.pacing import latencies, paced, senders_for
 from bench.results import Figure, percentile
-from bench.systems.base import Enqueuer
 
 SCENARIO = "latency_load"
 
@@ -40,14 +42,16 @@ def run(ctx: Context) -> None:
             workers = ctx.start(system, url, 1, SCENARIO)
             try:
                 ctx.wait_ready(system, url, workers)
-                with system.enqueuer(url) as enq, connect(url) as conn:
+                with (senders_for(functools.partial(system.enqueuer, url), "stamp") as senders,
+                      connect(url) as conn):
                     next_id = 0
                     for rate in plan.latency_rates:
                         per_repeat = max(20, int(rate * plan.latency_seconds))
                         for _ in range(plan.repeats):
                             ids = range(next_id, next_id + per_repeat)
                             next_id += per_repeat
-                            run_window(conn, enq, ids, rate, figs[rate, 50], figs[rate, 99])
+                            run_window(conn, senders, ids, rate, figs[rate, 50],
+                                       figs[rate, 99])
             finally:
                 for w in workers:
                     w.kill()
@@ -57,9 +61,10 @@ def run(ctx: Context) -> None:
 
 
 def run_window(
-    conn: psycopg.Connection, enq: Enqueuer, ids: range, rate: float, p50: Figure, p99: Figure
+    conn: psycopg.Connection, senders: list[Callable[[int], None]], ids: range, rate: float,
+    p50: Figure, p99: Figure,
 ) -> None:
-    window = paced_jobs(enq, "stamp", ids, rate)
+    window = paced(senders, ids, rate)
     lat = latencies(conn, window.committed, timeout=30.0)
     if window.rate < 0.9 * rate:
         p50.status = p99.status = "underpaced"

@@ -30,7 +30,7 @@ import psycopg
 from bench.claimprobe import BufferSeries, ClaimSampler
 from bench.context import Context
 from bench.dbadmin import connect
-from bench.pacing import latencies, paced_jobs
+from bench.pacing import latencies, paced, senders_for
 from bench.results import Figure, percentile
 from bench.systems.base import System
 
@@ -98,28 +98,28 @@ def window(ctx: Context, system: System, url: str, seconds: float, first_id: int
     workers = ctx.start(system, url, 1, "mvcc")
     try:
         ctx.wait_ready(system, url, workers)
-        with system.enqueuer(url) as enq, connect(url) as conn:
+        with (senders_for(lambda: system.enqueuer(url), "stamp") as senders,
+              connect(url) as conn):
             held = pressure(system, url) if pressure else None
             if held is not None:
                 held.__enter__()
             try:
                 with ClaimSampler(system, url, plan.mvcc_sample_s) as sampler:
-                    paced = paced_jobs(enq, "stamp", range(first_id, first_id + n),
-                                       plan.mvcc_rate)
+                    window_ = paced(senders, range(first_id, first_id + n), plan.mvcc_rate)
                     left = system.remaining(conn)
-                elapsed = paced.ended - paced.started
+                elapsed = window_.ended - window_.started
             finally:
                 if held is not None:
                     held.__exit__(None, None, None)
-            lat = latencies(conn, paced.committed, timeout=30.0)
+            lat = latencies(conn, window_.committed, timeout=30.0)
     finally:
         for w in workers:
             w.kill()
     return Window(
-        rate=(len(paced.committed) - left) / max(elapsed, 1e-9),
+        rate=(len(window_.committed) - left) / max(elapsed, 1e-9),
         p99=percentile(lat, 99) if lat else None,
-        offered=paced.rate,
-        missing=len(paced.committed) - len(lat),
+        offered=window_.rate,
+        missing=len(window_.committed) - len(lat),
         buffers=sampler.series,
     )
 

@@ -48,7 +48,8 @@ def run(ctx: Context) -> None:
                 f"{full.median or 0:,.0f}/s {full.status}")
 
 
-def drain(ctx: Context, system: System, url: str, fig: Figure, first_id: int) -> None:
+def drain(ctx: Context, system: System, url: str, fig: Figure, first_id: int,
+          repeats: int | None = None) -> None:
     plan = ctx.plan
     n = plan.table_drain_jobs
     with system.enqueuer(url) as enq, connect(url) as conn:
@@ -58,7 +59,7 @@ def drain(ctx: Context, system: System, url: str, fig: Figure, first_id: int) ->
         def left() -> int:
             return system.remaining(conn) - baseline
 
-        for r in range(plan.repeats):
+        for r in range(repeats or plan.repeats):
             enq.many("noop", range(first_id + r * n, first_id + (r + 1) * n))
             started = time.time()
             outcome = wait_drained(
@@ -77,6 +78,8 @@ def measure(ctx: Context, system: System, empty: Figure, full: Figure) -> None:
         workers = ctx.start(system, url, 1, SCENARIO)
         try:
             ctx.wait_ready(system, url, workers)  # its probe job is the finished template
+            warm = Figure(SCENARIO, "warm-up", system.key, "jobs/s", True)
+            drain(ctx, system, url, warm, 30_000_000, repeats=1)  # pools, caches: untimed
             drain(ctx, system, url, empty, 0)
             with system.enqueuer(url) as enq:
                 enq.many("noop", [10_000_000], delay_s=3600)  # the delayed template

@@ -57,7 +57,7 @@ class ProcrastinateSystem(System):
     slow = True
     # Its drain slows to tens of jobs/s on a backlog of thousands here, so the big-backlog
     # scenarios would spend their whole time cap on it: left out unless asked for.
-    scenarios = frozenset({"enqueue", "drain", "latency_load", "orphan"})
+    scenarios = frozenset({"enqueue", "drain", "orphan"})
     job_tables = ("procrastinate_jobs", "procrastinate_events")
 
     def unavailable(self) -> str | None:

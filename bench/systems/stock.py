@@ -112,7 +112,7 @@ class Stock(DramatiqPgTable, System):
     job_tables = ("dramatiq.queue",)
     # The scenarios it had before issue 14; the new ones only when named in --systems (its
     # lock pile-up and ~1 s rescans would spend the time budget on a known result).
-    scenarios = frozenset({"enqueue", "drain", "latency_load", "backlog", "delayed", "orphan"})
+    scenarios = frozenset({"enqueue", "drain", "backlog", "delayed", "orphan"})
 
     def config(self) -> str:
         return (

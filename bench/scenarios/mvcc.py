@@ -166,7 +166,9 @@ def run_scenario(ctx: Context, name: str, pressure: Pressure) -> None:
             comp.values.append(held.rate / base.rate)
         comp.extra.update(clean_rate=base.rate, held_rate=held.rate, offered=held.offered)
         comp.note = (f"{held.rate:,.0f} jobs/s held vs {base.rate:,.0f} clean "
-                     f"(offered {held.offered:,.0f}/s)")
+                     f"(offered {held.offered:,.0f}/s held, {base.offered:,.0f}/s clean)")
+        if min(held.offered, base.offered) < 0.9 * plan.mvcc_rate:
+            comp.status = "underpaced"  # the machine could not produce the fixed load
         for f, w in ((p99c, base), (p99h, held)):
             if w.p99 is not None:
                 f.values.append(w.p99)

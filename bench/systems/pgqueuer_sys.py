@@ -30,7 +30,8 @@ class Tuning:
     override them, to compare settings (``python -m bench --only drain --systems pgqueuer``).
     """
 
-    driver: str = "asyncpg"  # pgq run's default when asyncpg is installed
+    # asyncpg as `pgq run` picks it; its pool driver, as the guide says for high throughput.
+    driver: str = "asyncpg-pool"
     batch_size: int = 50  # PgQueuer: "increase batch_size when jobs are short-lived"
     max_concurrent_tasks: int | None = None  # unlimited, PgQueuer's default
     side_pool: int = 4  # connections the jobs' own writes use (a PgQueuer resource)

@@ -5,9 +5,10 @@ bench.systems.pgqueuer_worker:create`` would (its CLI fails on the default ``--l
 1.6.0): ``pgqueuer.run(...)`` on uvloop, as ``pgq run`` does when uvloop is installed.
 Settings (see ``pgqueuer_sys.Tuning`` and bench/README.md for why each):
 
-* the asyncpg driver (``pgq run``'s default when asyncpg is installed; the psycopg driver's
-  LISTEN watcher holds the connection's lock for up to a second between notifications, so
-  every dequeue and status flush on that connection waits behind it: that was the 95 jobs/s),
+* asyncpg (``pgq run``'s default when asyncpg is installed; the psycopg driver's LISTEN
+  watcher holds the connection's lock for up to a second between notifications, so every
+  dequeue and status flush on that connection waits behind it: that was the 95 jobs/s),
+  through PgQueuer's pool driver, as its performance guide recommends for high throughput,
 * the jobs' own writes through an asyncpg pool handed to jobs as a PgQueuer resource,
   sized to the worker's concurrency, without asyncpg's per-release ``RESET`` round trip,
 * ``batch_size``, ``max_concurrent_tasks`` and ``restart_on_failure`` from the command line.
@@ -69,7 +70,7 @@ async def create() -> AsyncIterator[PgQueuer]:
     import asyncpg
 
     url = os.environ["BENCH_WORKER_URL"]
-    driver, closable = await queue_driver(url, os.environ.get(DRIVER_ENV, "asyncpg"))
+    driver, closable = await queue_driver(url, os.environ.get(DRIVER_ENV, "asyncpg-pool"))
     side_size = int(os.environ.get(POOL_ENV, "4"))
     side = await asyncpg.create_pool(
         os.environ[sidetables.SIDE_URL_ENV], min_size=side_size, max_size=side_size,

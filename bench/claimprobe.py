@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -120,14 +121,13 @@ class ClaimSampler:
                     (time.monotonic() - started, (now_blocks - blocks) / (now_calls - calls)))
             calls, blocks = now_calls, now_blocks
 
-    def _explain(self, statement: str, params: object) -> None:
+    def _explain(self, statement: str, params: Any) -> None:
         started = time.monotonic()
         with psycopg.connect(self.system.probe_url(self.url)) as conn:
             raw = "$1" in statement
             while True:
                 cur = psycopg.RawCursor(conn) if raw else conn.cursor()
-                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}",
-                            params)  # type: ignore[arg-type]
+                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", params)
                 row = cur.fetchone()
                 conn.rollback()
                 doc = row[0] if row else None

@@ -41,8 +41,8 @@ class Plan:
     chaos_deadline_s: float = 75.0  # after the last enqueue, for every job to finish
     io_delay_ms: float = 50.0  # io_bound: what the local HTTP server waits per request
     io_concurrency: tuple[int, ...] = (8, 32, 128)  # jobs in flight per process
-    io_seconds: float = 3.0  # jobs per level = what ideal concurrency would do in this time
-    io_max_jobs: int = 4_000
+    io_seconds: float = 2.0  # jobs per level = what ideal concurrency would do in this time
+    io_max_jobs: int = 3_000
     backlog_jobs: int = 40_000
     backlog_processes: int = 2
     backlog_deadline_s: float = 45.0

@@ -100,7 +100,8 @@ def measure(ctx: Context, system: System, http_url: str, kind: str, c: int,
                     started = time.time()
                     outcome = wait_drained(
                         lambda: system.remaining(conn), total=n,
-                        started=started, deadline_s=max(plan.drain_deadline_s, 4 * n / ideal),
+                        started=started,
+                        deadline_s=max(2 * plan.drain_deadline_s, 10 * n / ideal),
                         stall_s=plan.stall_s,
                     )
                     fig.values.append(outcome.rate)

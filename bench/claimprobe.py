@@ -97,7 +97,9 @@ class ClaimSampler:
                     return
             probe = self.system.claim_probe()
             if probe is None:
-                self.series.problem = f"no claim statement for {self.system.key}"
+                note = self.system.claim_note
+                self.series.problem = (f"no claim statement for {self.system.key}"
+                                       + (f": {note}" if note else ""))
                 return
             self.series.source = "explain"
             self._explain(*probe)

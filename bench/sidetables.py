@@ -88,6 +88,15 @@ def effect(i: int) -> None:
     """Record job ``i``'s effect on the side connection (systems that cannot do it in the
     job's own transaction)."""
     side_conn().execute(EFFECT_SQL, (i, os.getpid()))
+    time.sleep(EFFECT_HOLD_S)
+
+
+#: How long an ``effect`` job goes on after making its effect (chaos sets 100 ms): a fault
+#: then finds jobs whose effect exists but whose completion does not yet, which is where
+#: at-least-once systems duplicate and ours (effect and completion in one transaction) must
+#: not.
+EFFECT_HOLD_ENV = "BENCH_EFFECT_HOLD_MS"
+EFFECT_HOLD_S = float(os.environ.get(EFFECT_HOLD_ENV, "0")) / 1000
 
 
 def begin_attempt(i: int) -> bool:

@@ -11,6 +11,10 @@ transaction, and injects its fault ``chaos_fault_at_s`` into the window:
   ``bench.cluster``: the shared development server is never restarted).
 * ``worker_sigkill``: two worker processes (process groups) run; one is SIGKILLed.
 
+Each job goes on for 100 ms after making its effect, so a fault finds jobs whose effect is
+written and whose completion is not: a system that commits them apart runs such a job again
+(a duplicated effect); ours commits both in the job's transaction.
+
 The enqueuer reconnects when its connection fails; a job whose enqueue raised is not
 expected (its commit may or may not have happened: such ids count for duplicates only).
 After the window, the case waits up to ``chaos_deadline_s`` for every job to have its
@@ -36,14 +40,16 @@ from bench.cluster import PrivateCluster
 from bench.context import Context
 from bench.dbadmin import Databases, connect
 from bench.pacing import SENDERS, Paced, paced
-from bench.procs import Worker
+from bench.procs import Worker, tree
 from bench.results import Figure
+from bench.sidetables import EFFECT_HOLD_ENV
 from bench.systems.base import Enqueuer, System
 from bench.waiting import CANCELLED
 
 SCENARIO = "chaos"
 FAULTS = ("pg_backend_kill", "postgres_restart", "worker_sigkill")
 HARNESS = "bench-harness"
+HOLD_MS = 100  # each job goes on this long after its effect (see sidetables.EFFECT_HOLD_S)
 
 
 @dataclass
@@ -109,6 +115,17 @@ def effects(url: str, lo: int, hi: int) -> list[tuple[int, int, float]]:
         return []
 
 
+def busiest(url: str, groups: list[list[Worker]]) -> list[Worker]:
+    """The worker group that made the latest effect (so the kill finds jobs in flight)."""
+    with connect(url) as conn:
+        row = conn.execute("SELECT pid FROM bench_effect ORDER BY at DESC LIMIT 1").fetchone()
+    if row:
+        for group in groups:
+            if any(int(row[0]) in tree(w.pid) for w in group):
+                return group
+    return groups[0]
+
+
 def terminate_workers(admin: str, url: str) -> str:
     dbname = psycopg.conninfo.conninfo_to_dict(url).get("dbname")
     with connect(admin) as conn:
@@ -126,9 +143,10 @@ def run_case(
     cluster: PrivateCluster | None, admin: str,
 ) -> Outcome:
     plan = ctx.plan
-    groups: list[list[Worker]] = [ctx.start(system, url, 1, f"{SCENARIO}-{fault}-a")]
+    env = {EFFECT_HOLD_ENV: str(HOLD_MS)}
+    groups = [ctx.start(system, url, 1, f"{SCENARIO}-{fault}-a", extra_env=env)]
     if fault == "worker_sigkill":
-        groups.append(ctx.start(system, url, 1, f"{SCENARIO}-{fault}-b"))
+        groups.append(ctx.start(system, url, 1, f"{SCENARIO}-{fault}-b", extra_env=env))
     every = [w for g in groups for w in g]
     try:
         for group in groups:
@@ -156,8 +174,10 @@ def run_case(
                 cluster.start()
                 notes.append(f"server down and back in {time.monotonic() - t0:.1f}s")
             elif fault == "worker_sigkill":
-                groups[0][0].kill()
-                notes.append("one of two worker processes SIGKILLed")
+                victim = busiest(url, groups)
+                victim[0].kill()
+                notes.append(f"one of two worker processes SIGKILLed ({victim[0].name}, "
+                             "the one that made the latest effect)")
 
         timer = threading.Timer(plan.chaos_fault_at_s, inject) if fault != "clean" else None
         senders = [Reconnecting(lambda: system.enqueuer(url, tenants), deadline_s=60.0)

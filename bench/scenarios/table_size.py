@@ -44,6 +44,8 @@ def run(ctx: Context) -> None:
             full.status, full.note = "error", f"{type(exc).__name__}: {exc}"[:300]
         if empty.median and full.median:
             ratio.values.append(full.median / empty.median)
+        else:
+            ratio.status = "n/a"
         ctx.log(f"  {system.key}: empty {empty.median or 0:,.0f}/s, full "
                 f"{full.median or 0:,.0f}/s {full.status}")
 

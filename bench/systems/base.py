@@ -82,6 +82,9 @@ class System(ABC):
     slow: ClassVar[bool] = False
     #: Tables holding its jobs, emptied between variants of a scenario.
     job_tables: ClassVar[tuple[str, ...]] = ()
+    #: Its workers run under ``bench.supervise`` (restarted when they exit), for systems whose
+    #: documentation leaves restarts to the process manager.
+    supervised: ClassVar[bool] = False
     #: Scenarios it takes part in by default (None: all); naming it in ``--systems``
     #: includes it everywhere.
     scenarios: ClassVar[frozenset[str] | None] = None
@@ -129,9 +132,12 @@ class System(ABC):
     ) -> list[Worker]:
         """Worker objects (not started) for ``processes`` worker processes."""
         env = {**self.worker_env(url), **(extra_env or {})}
+        commands = self.worker_commands(processes, concurrency)
+        if self.supervised:
+            commands = [[python(), "-m", "bench.supervise", "--", *argv] for argv in commands]
         return [
             Worker(f"{self.key}-{tag}-{n}", argv, env, log_dir / f"{self.key}-{tag}-{n}.log")
-            for n, argv in enumerate(self.worker_commands(processes, concurrency))
+            for n, argv in enumerate(commands)
         ]
 
     def reset(self, conn: psycopg.Connection) -> None:
@@ -172,6 +178,8 @@ class System(ABC):
 
     #: A regular expression matching the claim statement in ``pg_stat_statements.query``.
     claim_pattern: ClassVar[str] = ""
+    #: Why it has no claim probe, when it has none.
+    claim_note: ClassVar[str] = ""
 
     def claim_probe(self) -> tuple[str, Any] | None:
         """The system's claim statement with concrete parameters, for ``EXPLAIN (ANALYZE,

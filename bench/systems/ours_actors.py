@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import dramatiq
 from sqlalchemy import text
@@ -58,6 +59,7 @@ _EFFECT = text(sidetables.EFFECT_SQL.replace("%s", ":i", 1).replace("%s", ":pid"
 def effect(i: int) -> None:
     """The effect row commits with the job's completion: a re-run can only follow a rollback."""
     current_session().execute(_EFFECT, {"i": i, "pid": os.getpid()})
+    time.sleep(sidetables.EFFECT_HOLD_S)
 
 
 @job(actor_name="bench.io", queue_name="bench")

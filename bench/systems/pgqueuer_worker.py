@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from pgqueuer import PgQueuer
+from pgqueuer import DatabaseRetryEntrypointExecutor, PgQueuer
 from pgqueuer.models import Job
 
 from bench import sidetables
@@ -103,12 +103,15 @@ async def create() -> AsyncIterator[PgQueuer]:
                 int(payload(job)["i"]), started, os.getpid(),
             )
 
-    @pgq.entrypoint("effect")
+    # Jobs with effects retry, as a deployment would declare them: PgQueuer's own retry
+    # executor (5 attempts, exponential backoff from 1 s), like dramatiq's Retries for ours.
+    @pgq.entrypoint("effect", executor_factory=DatabaseRetryEntrypointExecutor)
     async def effect(job: Job) -> None:
         async with side.acquire() as c:
             await c.execute(sidetables.EFFECT_SQL_DOLLAR, int(payload(job)["i"]), os.getpid())
+        await asyncio.sleep(sidetables.EFFECT_HOLD_S)
 
-    @pgq.entrypoint("io")
+    @pgq.entrypoint("io", executor_factory=DatabaseRetryEntrypointExecutor)
     async def io(job: Job) -> None:
         await http.get(int(payload(job)["i"]))
         async with side.acquire() as c:

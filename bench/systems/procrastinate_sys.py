@@ -54,6 +54,7 @@ class ProcrastinateSystem(System):
     label = "procrastinate"
     kinds = ("noop", "stamp", "effect", "io")  # its "write" would be a plain insert
     rescues_orphans = False
+    supervised = True  # its maintainers leave restarts to the process manager (#1116)
     slow = True
     # Its drain slows to tens of jobs/s on a backlog of thousands here, so the big-backlog
     # scenarios would spend their whole time cap on it: left out unless asked for.
@@ -72,7 +73,8 @@ class ProcrastinateSystem(System):
 
         return (
             f"procrastinate {version('procrastinate')}: one worker process per worker "
-            f"process, --concurrency {CONCURRENCY}, async tasks, LISTEN/NOTIFY on"
+            f"process, --concurrency {CONCURRENCY}, async tasks, LISTEN/NOTIFY on, restarted "
+            "1 s after it exits (bench.supervise, as systemd would)"
         )
 
     def install(self, url: str) -> None:

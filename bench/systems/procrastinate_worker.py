@@ -65,13 +65,18 @@ async def hang(i: int) -> None:
     await asyncio.to_thread(sidetables.finish, i)
 
 
-@app.task(name="bench.effect", queue="bench")
+# Jobs with effects retry, as a deployment would declare them (like Retries for dramatiq).
+RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=1)
+
+
+@app.task(name="bench.effect", queue="bench", retry=RETRY)
 async def effect(i: int) -> None:
     async with (await side()).connection() as c:
         await c.execute(sidetables.EFFECT_SQL, (i, os.getpid()))
+    await asyncio.sleep(sidetables.EFFECT_HOLD_S)
 
 
-@app.task(name="bench.io", queue="bench")
+@app.task(name="bench.io", queue="bench", retry=RETRY)
 async def io(i: int) -> None:
     global _http
     if _http is None:

@@ -59,10 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--systems", default="", help="comma-separated systems (default: all)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per figure (3)")
     parser.add_argument("--backlog", type=int, default=None,
-                        help="jobs in the backlog scenario (default 50,000; the design target "
+                        help="jobs in the backlog scenario (default 40,000; the design target "
                              "is 200,000, which alone takes minutes)")
     parser.add_argument("--delayed", type=int, default=None,
-                        help="jobs in the delayed scenario (default 50,000)")
+                        help="jobs in the delayed scenario (default 20,000)")
     parser.add_argument("--no-save", action="store_true", help="don't write bench/results/")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the worker logs (they are kept anyway when a scenario fails)")

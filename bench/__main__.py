@@ -1,9 +1,11 @@
 """``python -m bench``: every scenario, every system, one table, results saved as JSON.
 
-Flags: ``--quick`` (counts / 10, a smoke test), ``--only SCENARIO[,SCENARIO]``,
-``--systems ours,stock,...``, ``--repeats N``. The database is ``DATABASE_URL`` (an
-owner/superuser URL) or the project's development database. Worker processes and bench
-databases are removed on exit, also on Ctrl-C or failure.
+Flags: ``--quick`` (counts / 10, a smoke test), ``--long`` (the issue's design sizes: 10-minute
+MVCC holds, 1M rows), ``--busy`` (two ``yes > /dev/null`` beside the run), ``--all`` (also the
+scenarios left out of the default run), ``--only SCENARIO[,SCENARIO]``,
+``--systems ours,stock,...``, ``--repeats N``; bench/README.md has the rest. The database is
+``DATABASE_URL`` (an owner/superuser URL) or the project's development database. Worker
+processes and bench databases are removed on exit, also on Ctrl-C or failure.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import dbadmin, machine, report
+from bench.busy import HOGS, cpu_hogs
 from bench.context import Context
 from bench.plan import Plan
 from bench.procs import kill_all
-from bench.scenarios import registry
+from bench.scenarios import DEFAULT, EXTRA, registry
 from bench.systems import all_systems
 from bench.waiting import CANCELLED
 
@@ -36,16 +39,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     scenarios = list(registry())
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="counts / 10: a smoke test")
+    parser.add_argument("--long", action="store_true",
+                        help="the issue's design sizes: 10-minute MVCC holds, 1,000,000 "
+                             "finished + 100,000 delayed rows (far over 10 minutes)")
+    parser.add_argument("--busy", action="store_true",
+                        help=f"run {HOGS} `yes > /dev/null` beside the whole run")
+    parser.add_argument("--all", action="store_true",
+                        help=f"also the scenarios not in the default run ({', '.join(EXTRA)})")
+    parser.add_argument("--mvcc-minutes", type=float, default=None,
+                        help="how long idle_in_tx holds its XID and active_readers read "
+                             "(default 0.5; the issue's 10 with --long)")
+    parser.add_argument("--table-rows", type=int, default=None,
+                        help="finished rows in table_size (default 100,000; --long 1,000,000)")
+    parser.add_argument("--table-delayed", type=int, default=None,
+                        help="delayed rows in table_size (default 10,000; --long 100,000)")
     parser.add_argument(
         "--only", default="", help=f"comma-separated scenarios, of: {', '.join(scenarios)}"
     )
     parser.add_argument("--systems", default="", help="comma-separated systems (default: all)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per figure (3)")
     parser.add_argument("--backlog", type=int, default=None,
-                        help="jobs in the backlog scenario (default 50,000; the design target "
+                        help="jobs in the backlog scenario (default 40,000; the design target "
                              "is 200,000, which alone takes minutes)")
     parser.add_argument("--delayed", type=int, default=None,
-                        help="jobs in the delayed scenario (default 50,000)")
+                        help="jobs in the delayed scenario (default 20,000)")
     parser.add_argument("--no-save", action="store_true", help="don't write bench/results/")
     parser.add_argument("--keep-logs", action="store_true",
                         help="keep the worker logs (they are kept anyway when a scenario fails)")
@@ -72,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     started_at = time.time()
 
     plan = Plan().quick() if args.quick else Plan()
+    if args.long:
+        plan = plan.long()
+    if args.mvcc_minutes:
+        plan = replace(plan, mvcc_hold_s=args.mvcc_minutes * 60)
+    if args.table_rows is not None:
+        plan = replace(plan, table_rows=args.table_rows)
+    if args.table_delayed is not None:
+        plan = replace(plan, table_delayed=args.table_delayed)
     if args.repeats:
         plan = replace(plan, repeats=args.repeats)
     if args.backlog:
@@ -81,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.delayed:
         plan = replace(plan, delayed_jobs=args.delayed)
 
+    # Every connection the bench itself opens carries this name, so the chaos scenario's
+    # pg_terminate_backend spares them (worker environments drop it).
+    os.environ["PGAPPNAME"] = "bench-harness"
     load_at_start = machine.load_average()
     admin = dbadmin.admin_url()
     server = dbadmin.server_settings(admin)
@@ -140,8 +168,15 @@ def main(argv: list[str] | None = None) -> int:
             "Raise max_locks_per_transaction (ALTER SYSTEM, restart) to let it go further."
         )
 
-    selected = [s for s in args.only.split(",") if s] or list(registry())
+    selected = [s for s in args.only.split(",") if s] or [
+        *DEFAULT, *(EXTRA if args.all else ())]
+    if not args.only and not args.all:
+        ctx.results.note(f"not run by default (--all, or --only NAME): {', '.join(EXTRA)}")
     failed = interrupted = False
+    hogs = cpu_hogs() if args.busy else None
+    if hogs is not None:
+        hogs.__enter__()
+        ctx.results.note(f"--busy: {HOGS} `yes > /dev/null` ran beside the whole run")
     try:
         for name in selected:
             t0 = time.monotonic()
@@ -165,19 +200,27 @@ def main(argv: list[str] | None = None) -> int:
         failed = interrupted = True
     finally:
         kill_all()
+        if hogs is not None:
+            hogs.__exit__(None, None, None)
         ctx.dbs.drop_all()
 
     elapsed = time.time() - started_at
     if elapsed > BUDGET_S and not args.only and not args.quick:
         ctx.results.note(f"run took {elapsed:.0f}s, over the {BUDGET_S:.0f}s budget")
-    report.show(console, ctx.results, [s.key for s in systems])
+    load_at_end = machine.load_average()
+    load = report.Load(start=load_at_start, end=load_at_end, cores=os.cpu_count() or 1,
+                       busy=args.busy)
+    report.show(console, ctx.results, [s.key for s in systems], load)
     if interrupted:
         console.print("interrupted: results not saved")
     elif not args.no_save:
         data = report.payload(
             started_at=started_at,
-            machine=machine.describe(server, redact(admin), load_at_start),
-            plan=plan.to_json() | {"quick": args.quick, "lock_capacity": capacity},
+            machine=machine.describe(server, redact(admin), load_at_start) | {
+                "cpu_hogs": HOGS if args.busy else 0},
+            targets=report.target_rows(ctx.results),
+            plan=plan.to_json() | {"quick": args.quick, "long": args.long,
+                                   "lock_capacity": capacity},
             results=ctx.results,
             argv=sys.argv[1:] if argv is None else argv,
             systems={s.key: s.config() for s in systems},

@@ -32,6 +32,8 @@ class Context:
     results: Results = field(default_factory=Results)
     #: Explicitly requested systems take part in every scenario (see ``takes_part``).
     requested: frozenset[str] = frozenset()
+    #: Results one scenario measures for another (the MVCC scenarios share a clean run).
+    cache: dict[object, object] = field(default_factory=dict)
     _probe: int = -1
     _templates: dict[str, str] = field(default_factory=dict)
     _template_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,8 +71,12 @@ class Context:
         with self.dbs.fresh(f"bench_{system.key}_{scenario}", self.template(system)) as url:
             yield url
 
-    def start(self, system: System, url: str, processes: int, tag: str) -> list[Worker]:
-        return [w.start() for w in system.workers(url, processes, self.log_dir, tag)]
+    def start(
+        self, system: System, url: str, processes: int, tag: str, *,
+        concurrency: int | None = None, extra_env: dict[str, str] | None = None,
+    ) -> list[Worker]:
+        workers = system.workers(url, processes, self.log_dir, tag, concurrency, extra_env)
+        return [w.start() for w in workers]
 
     def next_probe(self) -> int:
         self._probe -= 1

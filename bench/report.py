@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,25 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.results import Figure, Results
+from bench.targets import check
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Load:
+    """The machine's load around the run: every figure is read against it."""
+
+    start: tuple[float, ...]
+    end: tuple[float, ...]
+    cores: int
+    busy: bool  # --busy: two CPU hogs ran beside the run
+
+    def describe(self) -> str:
+        hog = "yes (--busy: 2 x `yes > /dev/null`)" if self.busy else "no"
+        return (f"load average (1/5/15 min) {'/'.join(f'{x:.1f}' for x in self.start)} at "
+                f"start, {'/'.join(f'{x:.1f}' for x in self.end)} at end, on {self.cores} "
+                f"cores; CPU hog: {hog}")
 OURS = "ours"
 REFERENCE = "reference"
 
@@ -24,6 +42,8 @@ REFERENCE = "reference"
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
+    if unit == "x":
+        return f"{value:,.2f}"
     if unit in ("ms", "s") and abs(value) < 10:
         return f"{value:,.2f}" if abs(value) < 1 else f"{value:,.1f}"
     return f"{value:,.0f}"
@@ -52,9 +72,14 @@ def ratio(ours: Figure | None, peer: Figure | None) -> str:
     return f"[{colour}]{r:,.2f}x[/]"
 
 
-def build_table(results: Results, systems: list[str]) -> Table:
+def build_table(results: Results, systems: list[str], caption: str = "") -> Table:
+    # Figures of pseudo-systems (pgbench in write_jobs) get a column and a ratio too.
+    for fig in results.figures:
+        if fig.system not in systems and fig.system != REFERENCE:
+            systems = [*systems, fig.system]
     peers = [s for s in systems if s != OURS]
-    table = Table(title="Job systems on one PostgreSQL (median (min-max) over repeats)")
+    table = Table(title="Job systems on one PostgreSQL (median (min-max) over repeats)",
+                  caption=caption)
     table.add_column("scenario", no_wrap=True)
     table.add_column("metric", no_wrap=True)
     for s in systems:
@@ -99,8 +124,24 @@ def footnotes(results: Results) -> list[str]:
     return out
 
 
-def show(console: Console, results: Results, systems: list[str]) -> None:
-    console.print(build_table(results, systems))
+def build_target_table(results: Results) -> Table:
+    table = Table(title="Issue 14 targets (ours, this run)")
+    table.add_column("target", no_wrap=True)
+    table.add_column("value(s)")
+    table.add_column("status", no_wrap=True)
+    colour = {"met": "green", "missed": "red", "n/a": "dim"}
+    for v in check(results):
+        table.add_row(v.target, v.value, f"[{colour[v.status]}]{v.status}[/]")
+    return table
+
+
+def target_rows(results: Results) -> list[dict[str, str]]:
+    return [asdict(v) for v in check(results)]
+
+
+def show(console: Console, results: Results, systems: list[str], load: Load | None = None) -> None:
+    console.print(build_table(results, systems, load.describe() if load else ""))
+    console.print(build_target_table(results))
     refs = build_reference_table(results)
     if refs is not None:
         console.print(refs)
@@ -123,7 +164,7 @@ def save(payload: dict[str, Any]) -> Path:
 
 def payload(
     *, started_at: float, machine: dict[str, Any], plan: dict[str, Any], results: Results,
-    argv: list[str], systems: dict[str, str],
+    argv: list[str], systems: dict[str, str], targets: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     return {
         "started_at": started_at,
@@ -134,5 +175,6 @@ def payload(
         "plan": plan,
         "systems": systems,
         "figures": [f.to_json() for f in results.figures],
+        "targets": targets or [],
         "notes": footnotes(results),
     }

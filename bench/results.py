@@ -25,6 +25,8 @@ class Figure:
     status: str = "ok"
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: A stable name for the issue's targets to find the figure by (``bench.targets``).
+    tag: str = ""
 
     @property
     def median(self) -> float | None:

@@ -4,6 +4,7 @@
   the enqueuer is on the same machine, so ``started - committed`` is the enqueue->start
   latency) and in which process (so a probe tells which worker is up).
 * ``bench_attempt`` / ``bench_done``: the orphan job's attempts and its completion.
+* ``bench_effect``: one row per job that made its effect, counting repeated runs (chaos, I/O).
 * ``bench_activity``: the "write one row" job of systems without tenants; shaped like our
   ``activity_events`` (uuid key, tenant, a few text columns, an index) so the row costs alike.
 
@@ -34,10 +35,22 @@ CREATE TABLE IF NOT EXISTS bench_activity (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS bench_activity_tenant_idx ON bench_activity (tenant_id, created_at);
+CREATE TABLE IF NOT EXISTS bench_effect (
+    i integer PRIMARY KEY, runs integer NOT NULL DEFAULT 1, pid integer NOT NULL,
+    at double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp()));
+GRANT SELECT, INSERT, UPDATE ON bench_effect TO PUBLIC;
 """
 
+# One row per job that ran to its effect; a second run of the same job counts in ``runs``, so
+# lost effects are missing rows and duplicated effects are ``runs - 1`` (the chaos scenario).
+EFFECT_SQL = (
+    "INSERT INTO bench_effect (i, pid) VALUES (%s, %s)"
+    " ON CONFLICT (i) DO UPDATE SET runs = bench_effect.runs + 1"
+)
+EFFECT_SQL_DOLLAR = EFFECT_SQL.replace("%s", "$1", 1).replace("%s", "$2", 1)
+
 SIDE_URL_ENV = "BENCH_DB_URL"
-TABLES = ("bench_stamp", "bench_attempt", "bench_done", "bench_activity")
+TABLES = ("bench_stamp", "bench_attempt", "bench_done", "bench_activity", "bench_effect")
 HANG_S = 3600.0  # how long the orphan job's first attempt holds on (it gets killed first)
 
 _local = threading.local()
@@ -69,6 +82,21 @@ def plain_write(i: int, tenant: str) -> None:
         " VALUES (%s, 'bench', %s, 'bench')",
         (tenant, f"job {i}"),
     )
+
+
+def effect(i: int) -> None:
+    """Record job ``i``'s effect on the side connection (systems that cannot do it in the
+    job's own transaction)."""
+    side_conn().execute(EFFECT_SQL, (i, os.getpid()))
+    time.sleep(EFFECT_HOLD_S)
+
+
+#: How long an ``effect`` job goes on after making its effect (chaos sets 100 ms): a fault
+#: then finds jobs whose effect exists but whose completion does not yet, which is where
+#: at-least-once systems duplicate and ours (effect and completion in one transaction) must
+#: not.
+EFFECT_HOLD_ENV = "BENCH_EFFECT_HOLD_MS"
+EFFECT_HOLD_S = float(os.environ.get(EFFECT_HOLD_ENV, "0")) / 1000
 
 
 def begin_attempt(i: int) -> bool:

@@ -40,6 +40,7 @@ def ours_broker() -> StubBroker:
     from app.broker.broker import PostgresJobsBroker
     from app.broker.message import JobMessage
     from app.jobs.setup import default_middleware as ours_default
+    from app.store.rows import Claimed
 
     middleware = [m for m in ours_default() if type(m).__name__ not in DB_MIDDLEWARE]
     # Attributes our middleware reads from its broker (limits registry, worker id...) come
@@ -59,7 +60,9 @@ def ours_broker() -> StubBroker:
             proxy = next(self.inner)
             if proxy is None:
                 return None
-            return JobMessage(proxy._message, tenant_id=None, attempt=1, max_attempts=None)
+            return JobMessage(proxy._message, Claimed(
+                message_id=proxy.message_id, message=None, tenant_id=None, attempts=1,
+                max_attempts=None, priority=0, eta=None, lease="", tenant_status="ok"))
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)

@@ -36,7 +36,7 @@ def run(ctx: Context) -> None:
             "drain": Figure(SCENARIO, f"{n:,} queued: drain, {procs} proc (s)", system.key, "s",
                             False),
             "rate": Figure(SCENARIO, f"{n:,} queued: drain rate (jobs/s)", system.key,
-                           "jobs/s", True),
+                           "jobs/s", True, tag="backlog_rate"),
             "rss": Figure(SCENARIO, f"{n:,} queued: worker peak RSS (MiB)", system.key, "MiB",
                           False),
         }

@@ -42,7 +42,7 @@ def run(ctx: Context) -> None:
                 label = "no-op" if kind == "noop" else "1-row write"
                 fig = ctx.results.add(Figure(
                     SCENARIO, f"{n:,} {label} jobs, {processes} proc (jobs/s)", system.key,
-                    "jobs/s", True,
+                    "jobs/s", True, tag=f"drain_{kind}_{processes}",
                 ))
                 if kind not in system.kinds:
                     fig.status, fig.note = "skipped", f"no {kind} job for {system.key} here"

@@ -8,6 +8,9 @@ database how many jobs are left. Job kinds are the same everywhere:
 * ``write(i)``: one row for the job's tenant (ours: under RLS; others: a plain insert).
 * ``stamp(i)``: records its start time (latency).
 * ``hang(i)``: first attempt hangs until its worker is killed; a retry finishes (orphans).
+* ``effect(i)``: one row in ``bench_effect`` (ours: in the job's transaction, committed with
+  its completion; others: on a side connection), so lost and repeated runs can be counted.
+* ``io(i)``: awaits one HTTP GET to the bench's local server, then makes ``effect(i)``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import psycopg
 
@@ -26,7 +29,7 @@ from bench import sidetables
 from bench.procs import REPO, Worker
 from bench.sidetables import SIDE_URL_ENV
 
-KINDS = ("noop", "write", "stamp", "hang")
+KINDS = ("noop", "write", "stamp", "hang", "effect", "io")
 QUEUE = "bench"
 LOAD_CHUNK = 10_000
 
@@ -79,6 +82,9 @@ class System(ABC):
     slow: ClassVar[bool] = False
     #: Tables holding its jobs, emptied between variants of a scenario.
     job_tables: ClassVar[tuple[str, ...]] = ()
+    #: Its workers run under ``bench.supervise`` (restarted when they exit), for systems whose
+    #: documentation leaves restarts to the process manager.
+    supervised: ClassVar[bool] = False
     #: Scenarios it takes part in by default (None: all); naming it in ``--systems``
     #: includes it everywhere.
     scenarios: ClassVar[frozenset[str] | None] = None
@@ -103,23 +109,35 @@ class System(ABC):
     def enqueuer(self, url: str, tenants: Sequence[uuid.UUID] = ()) -> Enqueuer: ...
 
     @abstractmethod
-    def worker_commands(self, processes: int) -> list[list[str]]:
-        """One command per process group to start (dramatiq forks its own processes)."""
+    def worker_commands(self, processes: int, concurrency: int | None = None) -> list[list[str]]:
+        """One command per process group to start (dramatiq forks its own processes).
+
+        ``concurrency``: jobs in flight per process (threads, asyncio tasks) when a scenario
+        sets it (io_bound, write_jobs); None is the system's bench default.
+        """
 
     def worker_env(self, url: str) -> dict[str, str]:
         env = dict(os.environ)
+        # The bench's own connections are named (``PGAPPNAME``) so chaos can spare them.
+        env.pop("PGAPPNAME", None)
         env[SIDE_URL_ENV] = url
         env["BENCH_WORKER_URL"] = url
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def workers(self, url: str, processes: int, log_dir: Path, tag: str) -> list[Worker]:
+    def workers(
+        self, url: str, processes: int, log_dir: Path, tag: str, concurrency: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> list[Worker]:
         """Worker objects (not started) for ``processes`` worker processes."""
-        env = self.worker_env(url)
+        env = {**self.worker_env(url), **(extra_env or {})}
+        commands = self.worker_commands(processes, concurrency)
+        if self.supervised:
+            commands = [[python(), "-m", "bench.supervise", "--", *argv] for argv in commands]
         return [
             Worker(f"{self.key}-{tag}-{n}", argv, env, log_dir / f"{self.key}-{tag}-{n}.log")
-            for n, argv in enumerate(self.worker_commands(processes))
+            for n, argv in enumerate(commands)
         ]
 
     def reset(self, conn: psycopg.Connection) -> None:
@@ -150,6 +168,32 @@ class System(ABC):
     @abstractmethod
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         """Delayed jobs a worker has taken into its own memory (0 for systems that don't)."""
+
+    # --- what the table-size and MVCC scenarios need ------------------------------------
+
+    def fill(self, conn: psycopg.Connection, finished: int, delayed: int) -> None:
+        """Put ``finished`` finished jobs and ``delayed`` jobs due in an hour in the job
+        tables, each kind with one ``INSERT ... SELECT generate_series`` (table_size)."""
+        raise NotImplementedError(f"{self.key} has no fill statements")
+
+    #: A regular expression matching the claim statement in ``pg_stat_statements.query``.
+    claim_pattern: ClassVar[str] = ""
+    #: Why it has no claim probe, when it has none.
+    claim_note: ClassVar[str] = ""
+
+    def claim_probe(self) -> tuple[str, Any] | None:
+        """The system's claim statement with concrete parameters, for ``EXPLAIN (ANALYZE,
+        BUFFERS)`` in a rolled-back transaction; None when it cannot be built."""
+        return None
+
+    def has_async_actors(self) -> bool:
+        """Whether it runs ``async def`` jobs besides its default kind (ours: when the
+        broker supports them; the asyncio peers' jobs are async anyway)."""
+        return False
+
+    def probe_url(self, url: str) -> str:
+        """The role the claim runs as (the probe runs as it too: RLS changes the plan)."""
+        return url
 
 
 def python() -> str:

@@ -32,12 +32,12 @@ def _prom_dir() -> str:
     return tempfile.mkdtemp(dir=_prom_root)
 
 
-def dramatiq_command(module: str, processes: int) -> list[str]:
+def dramatiq_command(module: str, processes: int, threads: int | None = None) -> list[str]:
     return [
         venv_tool("dramatiq"),
         module,
         "--processes", str(processes),
-        "--threads", str(THREADS),
+        "--threads", str(threads or THREADS),
         "--queues", "bench",
         "--worker-shutdown-timeout", "2000",
     ]
@@ -54,7 +54,6 @@ def prometheus_env() -> dict[str, str]:
         "dramatiq_prom_port": str(next(_ports)),
         "dramatiq_prom_db": _prom_dir(),
     }
-
 
 
 class DramatiqPgTable:

@@ -14,16 +14,20 @@ import subprocess
 import uuid
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 import psycopg
 
 from bench import sidetables
 from bench.dbadmin import with_user
 from bench.procs import REPO, venv_tool
-from bench.systems.base import Enqueuer, System
+from bench.systems.base import QUEUE, Enqueuer, System
 from bench.systems.dramatiq_common import THREADS, DramatiqPgTable, dramatiq_command
+from bench.tablefill import replicate
 
 WORKER_ROLE = "app_worker"
+# Jobs that write tenant data run in a tenant (the others are tenant-free).
+TENANT_KINDS = frozenset({"write", "effect", "io", "io_async"})
 APP_ROLE = "app_user"
 # app.config prefers these over URLs derived from DATABASE_URL; the bench databases need
 # the derived ones.
@@ -60,13 +64,13 @@ class OursEnqueuer(Enqueuer):
 
     def one(self, kind: str, i: int) -> None:
         with self.conn.transaction():
-            if kind == "write":
+            if kind in TENANT_KINDS:
                 self._set_tenant(self.tenant_of(i))
             self._enqueue(self.conn, self.actors[kind], i)
 
     def many(self, kind: str, ids: Sequence[int], *, delay_s: float | None = None) -> None:
         with self.conn.transaction():
-            if kind != "write":
+            if kind not in TENANT_KINDS:
                 items: list[tuple[tuple[int], dict[str, object]]] = [((i,), {}) for i in ids]
                 self._enqueue_many(self.conn, self.actors[kind], items, delay=delay_s)
                 return
@@ -142,8 +146,43 @@ class Ours(DramatiqPgTable, System):
     def enqueuer(self, url: str, tenants: Sequence[uuid.UUID] = ()) -> OursEnqueuer:
         return OursEnqueuer(url, tenants)
 
-    def worker_commands(self, processes: int) -> list[list[str]]:
-        return [dramatiq_command("bench.systems.ours_actors", processes)]
+    def worker_commands(self, processes: int, concurrency: int | None = None) -> list[list[str]]:
+        return [dramatiq_command("bench.systems.ours_actors", processes, concurrency)]
+
+    def has_async_actors(self) -> bool:
+        return "io_async" in actors_module().ACTORS
+
+    # The finished and delayed template rows the table_size fill copies. They follow the job
+    # table's layout: when the store moves finished jobs elsewhere, name that table here.
+    fill_templates = (
+        ("dramatiq.queue", "\"state\" = 'done'", "message_id"),
+        ("dramatiq.queue", "eta > now() + interval '30 minutes'", "message_id"),
+    )
+    claim_pattern = r"SKIP LOCKED.*'consumed'"
+
+    def fill(self, conn: psycopg.Connection, finished: int, delayed: int) -> None:
+        (f_table, f_where, f_key), (d_table, d_where, d_key) = self.fill_templates
+        replicate(conn, f_table, f_where, finished, {f_key: "gen_random_uuid()"})
+        replicate(conn, d_table, d_where, delayed, {d_key: "gen_random_uuid()"})
+
+    def claim_probe(self) -> tuple[str, Any] | None:
+        """Our claim (``CLAIM`` of the store's queries module) for one queue and batch."""
+        import importlib
+
+        from app.config import get_settings
+
+        for module in ("app.store.claim", "app.store.queries", "app.broker.queries"):
+            try:
+                claim = importlib.import_module(module).CLAIM
+            except (ImportError, AttributeError):
+                continue
+            params = {"queue": QUEUE, "limit": get_settings().claim_batch,
+                      "worker": uuid.uuid4()}
+            return claim, params
+        return None
+
+    def probe_url(self, url: str) -> str:
+        return role_url(url, WORKER_ROLE)
 
     def worker_env(self, url: str) -> dict[str, str]:
         env = {k: v for k, v in super().worker_env(url).items() if k not in ROLE_URL_ENVS}

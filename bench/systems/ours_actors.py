@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import dramatiq
 from sqlalchemy import text
 
 from app.jobs import current_session, job
 from app.jobs.setup import build_broker
-from bench import sidetables
+from bench import asynchttp, sidetables
 
 broker = build_broker(os.environ["BENCH_WORKER_URL"])
 dramatiq.set_broker(broker)
@@ -51,4 +52,43 @@ def hang(i: int) -> None:
     sidetables.hang_once(i)
 
 
-ACTORS = {"noop": noop, "write": write, "stamp": stamp, "hang": hang}
+_EFFECT = text(sidetables.EFFECT_SQL.replace("%s", ":i", 1).replace("%s", ":pid", 1))
+
+
+@job(actor_name="bench.effect", queue_name="bench")
+def effect(i: int) -> None:
+    """The effect row commits with the job's completion: a re-run can only follow a rollback."""
+    current_session().execute(_EFFECT, {"i": i, "pid": os.getpid()})
+    time.sleep(sidetables.EFFECT_HOLD_S)
+
+
+@job(actor_name="bench.io", queue_name="bench")
+def io(i: int) -> None:
+    """An I/O-bound job on a worker thread: a 50 ms HTTP call, then its effect."""
+    asynchttp.get(i)
+    current_session().execute(_EFFECT, {"i": i, "pid": os.getpid()})
+
+
+def has_async_actors() -> bool:
+    """Whether our broker runs ``async def`` actors (dramatiq's AsyncIO middleware or an
+    equivalent the broker declares with ``supports_async_actors``)."""
+    from dramatiq.middleware.asyncio import AsyncIO
+
+    return bool(getattr(broker, "supports_async_actors", False)) or any(
+        isinstance(m, AsyncIO) for m in broker.middleware
+    )
+
+
+ACTORS = {"noop": noop, "write": write, "stamp": stamp, "hang": hang, "effect": effect,
+          "io": io}
+
+if has_async_actors():
+    _http = asynchttp.AsyncHttpPool.from_env()
+
+    @job(actor_name="bench.io_async", queue_name="bench")
+    async def io_async(i: int) -> None:
+        """The same job as an ``async def`` actor: the HTTP call awaits on the event loop."""
+        await _http.get(i)
+        current_session().execute(_EFFECT, {"i": i, "pid": os.getpid()})
+
+    ACTORS["io_async"] = io_async

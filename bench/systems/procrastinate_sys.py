@@ -17,6 +17,7 @@ import psycopg
 from bench import sidetables
 from bench.procs import venv_tool
 from bench.systems.base import QUEUE, Enqueuer, System
+from bench.tablefill import replicate
 
 CONCURRENCY = 8  # like dramatiq's 8 threads; procrastinate's own default is 1
 
@@ -51,12 +52,13 @@ class ProcrastinateEnqueuer(Enqueuer):
 class ProcrastinateSystem(System):
     key = "procrastinate"
     label = "procrastinate"
-    kinds = ("noop", "stamp")  # its "write" would be a plain insert, as the other peers'
+    kinds = ("noop", "stamp", "effect", "io")  # its "write" would be a plain insert
     rescues_orphans = False
+    supervised = True  # its maintainers leave restarts to the process manager (#1116)
     slow = True
     # Its drain slows to tens of jobs/s on a backlog of thousands here, so the big-backlog
     # scenarios would spend their whole time cap on it: left out unless asked for.
-    scenarios = frozenset({"enqueue", "drain", "latency", "orphan"})
+    scenarios = frozenset({"enqueue", "drain", "orphan"})
     job_tables = ("procrastinate_jobs", "procrastinate_events")
 
     def unavailable(self) -> str | None:
@@ -71,7 +73,8 @@ class ProcrastinateSystem(System):
 
         return (
             f"procrastinate {version('procrastinate')}: one worker process per worker "
-            f"process, --concurrency {CONCURRENCY}, async tasks, LISTEN/NOTIFY on"
+            f"process, --concurrency {CONCURRENCY}, async tasks, LISTEN/NOTIFY on, restarted "
+            "1 s after it exits (bench.supervise, as systemd would)"
         )
 
     def install(self, url: str) -> None:
@@ -86,10 +89,10 @@ class ProcrastinateSystem(System):
     def enqueuer(self, url: str, tenants: Sequence[uuid.UUID] = ()) -> Enqueuer:
         return ProcrastinateEnqueuer(url, tenants)
 
-    def worker_commands(self, processes: int) -> list[list[str]]:
+    def worker_commands(self, processes: int, concurrency: int | None = None) -> list[list[str]]:
         cmd = [
             venv_tool("procrastinate"), "--app=bench.systems.procrastinate_worker.app",
-            "worker", "--queues", QUEUE, "--concurrency", str(CONCURRENCY),
+            "worker", "--queues", QUEUE, "--concurrency", str(concurrency or CONCURRENCY),
         ]
         return [list(cmd) for _ in range(processes)]
 
@@ -114,3 +117,13 @@ class ProcrastinateSystem(System):
 
     def held_in_worker(self, conn: psycopg.Connection) -> int:
         return 0
+
+    claim_pattern = r"procrastinate_fetch_job"
+
+    def fill(self, conn: psycopg.Connection, finished: int, delayed: int) -> None:
+        replicate(conn, "procrastinate_jobs", "status = 'succeeded'", finished, {})
+        replicate(conn, "procrastinate_jobs", "scheduled_at > now() + interval '30 minutes'",
+                  delayed, {})
+
+    def claim_probe(self) -> tuple[str, Any] | None:
+        return "SELECT * FROM procrastinate_fetch_job_v2(%s, NULL)", [[QUEUE]]

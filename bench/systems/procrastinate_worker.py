@@ -13,11 +13,13 @@ import procrastinate
 from psycopg_pool import AsyncConnectionPool
 
 from bench import sidetables
+from bench.asynchttp import AsyncHttpPool
 
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(conninfo=os.environ.get("BENCH_WORKER_URL", ""))
 )
 _side: AsyncConnectionPool | None = None
+_http: AsyncHttpPool | None = None
 
 
 async def side() -> AsyncConnectionPool:
@@ -61,3 +63,24 @@ async def hang(i: int) -> None:
     if await asyncio.to_thread(sidetables.begin_attempt, i):
         await asyncio.sleep(sidetables.HANG_S)
     await asyncio.to_thread(sidetables.finish, i)
+
+
+# Jobs with effects retry, as a deployment would declare them (like Retries for dramatiq).
+RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=1)
+
+
+@app.task(name="bench.effect", queue="bench", retry=RETRY)
+async def effect(i: int) -> None:
+    async with (await side()).connection() as c:
+        await c.execute(sidetables.EFFECT_SQL, (i, os.getpid()))
+    await asyncio.sleep(sidetables.EFFECT_HOLD_S)
+
+
+@app.task(name="bench.io", queue="bench", retry=RETRY)
+async def io(i: int) -> None:
+    global _http
+    if _http is None:
+        _http = AsyncHttpPool.from_env()
+    await _http.get(i)
+    async with (await side()).connection() as c:
+        await c.execute(sidetables.EFFECT_SQL, (i, os.getpid()))

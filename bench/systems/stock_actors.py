@@ -11,7 +11,7 @@ import os
 import dramatiq
 from dramatiq_pg import PostgresBroker
 
-from bench import sidetables
+from bench import asynchttp, sidetables
 
 broker = PostgresBroker(url=os.environ["BENCH_WORKER_URL"])
 dramatiq.set_broker(broker)
@@ -35,3 +35,14 @@ def stamp(i: int) -> None:
 @dramatiq.actor(actor_name="bench.hang", queue_name="bench")
 def hang(i: int) -> None:
     sidetables.hang_once(i)
+
+
+@dramatiq.actor(actor_name="bench.effect", queue_name="bench")
+def effect(i: int) -> None:
+    sidetables.effect(i)
+
+
+@dramatiq.actor(actor_name="bench.io", queue_name="bench")
+def io(i: int) -> None:
+    asynchttp.get(i)
+    sidetables.effect(i)

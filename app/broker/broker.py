@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from dramatiq import Message, Middleware
+from dramatiq.middleware import MiddlewareError
 from dramatiq_pg import PostgresBroker
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -58,6 +59,7 @@ class PostgresJobsBroker(PostgresBroker):
         rate_slack: float = 0.05,
         rate_margin: float = 0.05,
     ) -> None:
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
         # dramatiq-pg's own psycopg2 pool opens nothing until used; we keep it so its
         # helpers (purge, its results backend) still work against the same table.
         super().__init__(url=url, results=False, middleware=middleware)
@@ -79,22 +81,61 @@ class PostgresJobsBroker(PostgresBroker):
         self.claim_generation = 0
         self.notifier = Notifier(url)
         self._worker_id: uuid.UUID | None = None
-        self._worker_pid = 0
         self.completions = GroupCompleter(self._complete_many, self._poisoned)
         #: Set when this process's worker starts shutting down: consumers stop claiming.
         self.stopping = threading.Event()
         #: Queues claimed under limits (filled as actors are declared).
         self.queue_limits: dict[str, Limits] = {}
         self.sender: Sender | None = None
+        os.register_at_fork(after_in_child=self._forget_worker_id)
+
+    # -- middleware hooks ------------------------------------------------------------------
+
+    def add_middleware(self, middleware: Middleware, **kwargs: Any) -> None:
+        super().add_middleware(middleware, **kwargs)
+        self._hooks.clear()
+
+    def _hooks_for(self, name: str) -> list[Callable[..., Any]]:
+        """The middleware that implement hook ``name``, in order (a no-op base method is a
+        call per middleware and per job for nothing: several microseconds a job)."""
+        hooks = self._hooks.get(name)
+        if hooks is None:
+            base = getattr(Middleware, name, None)
+            hooks = self._hooks[name] = [
+                getattr(m, name) for m in self.middleware
+                if getattr(type(m), name, None) is not base
+            ]
+        return hooks
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        for hook in self._hooks_for("before_" + signal):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in before_%s of %r.", signal,
+                                     getattr(hook, "__self__", hook), exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        for hook in reversed(self._hooks_for("after_" + signal)):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in after_%s of %r.", signal,
+                                     getattr(hook, "__self__", hook), exc_info=True)
 
     # -- identity and connections -----------------------------------------------------------
 
     @property
     def worker_id(self) -> uuid.UUID:
         """This process's lease id (a forked child gets its own)."""
-        if self._worker_id is None or self._worker_pid != os.getpid():
-            self._worker_id, self._worker_pid = uuid.uuid4(), os.getpid()
+        if self._worker_id is None:
+            self._worker_id = uuid.uuid4()
         return self._worker_id
+
+    def _forget_worker_id(self) -> None:
+        self._worker_id = None
 
     @property
     def jobs_pool(self) -> ConnectionPool:

@@ -98,7 +98,7 @@ def get_settings() -> Settings:
         worker_pool_size=int(_float("JOBS_WORKER_POOL_SIZE", 10)),
         lease_seconds=_float("JOBS_LEASE_SECONDS", 10),
         heartbeat_seconds=_float("JOBS_HEARTBEAT_SECONDS", 2),
-        claim_batch=int(_float("JOBS_CLAIM_BATCH", 50)),
+        claim_batch=int(_float("JOBS_CLAIM_BATCH", 200)),
         poll_seconds=_float("JOBS_POLL_SECONDS", 5),
         shutdown_timeout_seconds=_float("JOBS_SHUTDOWN_TIMEOUT", 30),
         metrics_port=int(_float("JOBS_METRICS_PORT", 0)),

@@ -54,7 +54,7 @@ class PostgresJobsBroker(PostgresBroker):
         *,
         url: str,
         middleware: list[Middleware] | None = None,
-        claim_batch: int = 50,
+        claim_batch: int = 200,
         poll_seconds: float = 5.0,
         rate_slack: float = 0.05,
         rate_margin: float = 0.05,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _claim_sequence = itertools.count()
 
+#: At most this much work (at the measured completion rate) is claimed ahead per consumer.
+HOLD_SECONDS = 0.05
+
 #: Delayed rows moved into their queue per statement.
 PROMOTE_BATCH = 1000
 
@@ -42,11 +46,15 @@ class PostgresJobsConsumer(Consumer):
         self.broker = broker
         self.queue_name = queue_name
         self.delayed_name = dq_name(queue_name)
-        # In flight per consumer: dramatiq's prefetch (2 x threads) or the claim batch, if
-        # larger. Claims wait until half of it is free, so each claim fetches a real batch
-        # instead of one row per freed slot.
-        self.prefetch = max(1, prefetch, broker.claim_batch)
+        # In flight per consumer: from dramatiq's prefetch (2 x threads) up to the claim
+        # batch, as the measured pace asks (see _adapt). Claims wait until half of it is
+        # free, so each claim fetches a real batch instead of one row per freed slot.
+        self.base_prefetch = max(1, prefetch)
+        self.max_prefetch = max(self.base_prefetch, broker.claim_batch)
+        self.prefetch = self.base_prefetch
         self.low_water = max(1, self.prefetch // 2)
+        self.acks = 0
+        self.window_start = time.monotonic()
         self.timeout = timeout / 1000
         self.buffer: deque[JobMessage] = deque()
         self.outstanding = 0
@@ -70,6 +78,7 @@ class PostgresJobsConsumer(Consumer):
                 # Shutting down: claim nothing new; what is claimed but unstarted goes back.
                 self.capacity.wait(self.timeout)
                 return None
+            self._adapt()
             free = self.prefetch - self.outstanding
             if free < self.low_water:
                 # Most prefetched messages are still being worked on: wait for acks.
@@ -84,6 +93,22 @@ class PostgresJobsConsumer(Consumer):
         timeout = max(0.0, min(self.timeout, self.next_due - time.monotonic()))
         self.wakeup.event.wait(timeout)
         return None
+
+    def _adapt(self) -> None:
+        """Size the in-flight window to the pace: what this process holds is at most
+        ``HOLD_SECONDS`` of work at its current completion rate. Fast jobs get batches up
+        to the claim batch (fewer round trips a job); slow jobs get dramatiq's 2 x threads,
+        so one process does not hoard what another's idle threads could run. Called with
+        ``capacity`` held."""
+        now = time.monotonic()
+        elapsed = now - self.window_start
+        if elapsed < 0.1:
+            return
+        rate = self.acks / elapsed
+        self.acks, self.window_start = 0, now
+        wanted = math.ceil(rate * HOLD_SECONDS)
+        self.prefetch = min(self.max_prefetch, max(self.base_prefetch, wanted))
+        self.low_water = max(1, self.prefetch // 2)
 
     def _hand_out(self) -> JobMessage:
         with self.capacity:
@@ -155,6 +180,7 @@ class PostgresJobsConsumer(Consumer):
         message.released = True
         with self.capacity:
             self.outstanding -= 1
+            self.acks += 1
             if self.prefetch - self.outstanding >= self.low_water:
                 self.capacity.notify()
         if self.limits is not None:

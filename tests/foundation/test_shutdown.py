@@ -1,7 +1,7 @@
 """Graceful shutdown on SIGTERM: stop claiming, finish the job in hand, hand back the rest.
 
-One worker thread: while its 2-second job runs, the jobs enqueued behind it are claimed
-into the worker's memory (its prefetch). SIGTERM must let the running job finish, give the
+One worker thread: while its 2-second job runs, a job enqueued behind it is claimed into
+the worker's memory (its prefetch: 2 x threads for slow jobs). SIGTERM must let the running job finish, give the
 claimed ones back without using up an attempt, claim nothing new, and unregister the worker.
 """
 
@@ -31,9 +31,11 @@ def test_sigterm_finishes_in_flight_job_and_hands_back_the_rest(
         slow = enqueue(session, actors.work, 2.0).message_id
     wait_for(lambda: runs(db, slow), message="the 2-second job to start")
     with tenant_session(tenant) as session:
-        claimed = [enqueue(session, actors.work).message_id for _ in range(3)]
-    wait_for(lambda: all(job_row(db, m)["state"] == "consumed" for m in claimed),
-             message="the jobs behind it to be claimed into the worker's memory")
+        behind = [enqueue(session, actors.work).message_id for _ in range(3)]
+    claimed = wait_for(
+        lambda: [m for m in behind if job_row(db, m)["state"] == "consumed"],
+        message="a job behind it to be claimed into the worker's memory")
+    assert len(claimed) == 1, "one thread: one running job and one prefetched"
 
     first.terminate()  # SIGTERM to dramatiq's main process, which forwards it
     wait_for(lambda: "Shutting down" in log.read_text(), message="the worker to start stopping")
@@ -42,7 +44,7 @@ def test_sigterm_finishes_in_flight_job_and_hands_back_the_rest(
     assert first.wait(timeout=20) == 0, log_tail(log)
 
     assert job_row(db, slow)["state"] == "done" and marks(db, slow) == 1
-    for message_id in claimed + late:
+    for message_id in behind + late:
         row = job_row(db, message_id)
         # Handed back: queued again, no attempt used, never run.
         assert (row["state"], row["attempts"], row["worker_id"]) == ("queued", 0, None)
@@ -53,7 +55,7 @@ def test_sigterm_finishes_in_flight_job_and_hands_back_the_rest(
     assert worker_ids(db) == set()
 
     start(db, tmp_path, "second", queues=[actors.QUEUE], threads=2)
-    rest = claimed + late
+    rest = behind + late
     wait_for(lambda: all(job_row(db, m)["state"] == "done" for m in rest),
              message="another worker to run the handed-back jobs")
     assert [job_row(db, m)["attempts"] for m in rest] == [1] * len(rest)

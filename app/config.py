@@ -55,6 +55,9 @@ class Settings:
     lease_seconds: float
     heartbeat_seconds: float
     claim_batch: int
+    #: At least this often a claim reads its queue from the oldest ready row, not from its
+    #: floors (it finds a row that became ready behind a floor without a notification).
+    claim_sweep_seconds: float
     poll_seconds: float
     shutdown_timeout_seconds: float
     metrics_port: int
@@ -99,6 +102,7 @@ def get_settings() -> Settings:
         lease_seconds=_float("JOBS_LEASE_SECONDS", 10),
         heartbeat_seconds=_float("JOBS_HEARTBEAT_SECONDS", 2),
         claim_batch=int(_float("JOBS_CLAIM_BATCH", 200)),
+        claim_sweep_seconds=_float("JOBS_CLAIM_SWEEP_SECONDS", 1),
         poll_seconds=_float("JOBS_POLL_SECONDS", 5),
         shutdown_timeout_seconds=_float("JOBS_SHUTDOWN_TIMEOUT", 30),
         metrics_port=int(_float("JOBS_METRICS_PORT", 0)),

@@ -128,8 +128,9 @@ class ClaimSampler:
         with psycopg.connect(self.system.probe_url(self.url)) as conn:
             raw = "$1" in statement
             while True:
+                values = params(conn) if callable(params) else params
                 cur = psycopg.RawCursor(conn) if raw else conn.cursor()
-                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", params)
+                cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", values)
                 row = cur.fetchone()
                 conn.rollback()
                 doc = row[0] if row else None

@@ -55,6 +55,7 @@ class PostgresJobsBroker(PostgresBroker):
         url: str,
         middleware: list[Middleware] | None = None,
         claim_batch: int = 200,
+        sweep_seconds: float = 1.0,
         poll_seconds: float = 5.0,
         rate_slack: float = 0.05,
         rate_margin: float = 0.05,
@@ -65,6 +66,7 @@ class PostgresJobsBroker(PostgresBroker):
         super().__init__(url=url, results=False, middleware=middleware)
         self.url = url
         self.claim_batch = claim_batch
+        self.sweep_seconds = sweep_seconds
         self.poll_seconds = poll_seconds
         #: A rate-limited job must start within this many seconds of its claim (else it is
         #: handed back); rate windows are that much longer, so starts never exceed the rate,

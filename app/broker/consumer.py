@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dramatiq.broker import Consumer
@@ -34,6 +34,13 @@ _claim_sequence = itertools.count()
 
 #: At most this much work (at the measured completion rate) is claimed ahead per consumer.
 HOLD_SECONDS = 0.05
+
+#: A claim from the oldest ready row (not from the floors) at least every
+#: ``JOBS_CLAIM_SWEEP_SECONDS``, and at most ``SWEEP_SHARE`` of the time: it finds rows that
+#: became ready behind a floor without a notification saying so.
+SWEEP_SHARE = 0.05
+#: Beyond this many priority bands in use, claims read from the oldest row.
+MAX_BANDS = 8
 
 #: Delayed rows moved into their queue per statement.
 PROMOTE_BATCH = 1000
@@ -65,6 +72,9 @@ class PostgresJobsConsumer(Consumer):
         # counts in its rate window even while it waits here.
         self.limits = broker.queue_limits.get(queue_name)
         self.threads = max(1, prefetch // 2)
+        #: Claim floors: per priority band, the eta claims start from (see claim.CLAIM_FROM).
+        self.floors: dict[int, datetime] = {}
+        self.sweep_due = 0.0
         self.wakeup = broker.notifier.subscribe(queue_name)
 
     # -- the consumer thread -------------------------------------------------------------
@@ -121,7 +131,7 @@ class PostgresJobsConsumer(Consumer):
             if self.limits is not None:
                 rows = self._claim_limited(conn, limit, worker)
             else:
-                rows = claim.claim(conn, self.queue_name, limit, worker)
+                rows = self._claim_from_floors(conn, limit, worker)
         # RETURNING has no order: restore the claim order (priority, then eta).
         rows.sort(key=lambda r: (-r.priority, r.eta))
         malformed = []
@@ -139,6 +149,32 @@ class PostgresJobsConsumer(Consumer):
         # Only once the good rows are buffered: if this fails, they are still handed back.
         for bad_id, reason in malformed:
             self.broker.reject_malformed(bad_id, reason)
+
+    def _claim_from_floors(self, conn: Any, limit: int, worker: Any) -> list[Claimed]:
+        anywhere, oldest = self.wakeup.take_hint()
+        if anywhere:
+            self.floors.clear()
+        elif oldest is not None:
+            # A millisecond lower: the epoch travelled as a float.
+            self._lower_floors(datetime.fromtimestamp(oldest, UTC) - timedelta(milliseconds=1))
+        started = time.monotonic()
+        if not self.floors or started >= self.sweep_due or len(self.floors) > MAX_BANDS:
+            self.floors.clear()
+            rows = claim.claim(conn, self.queue_name, limit, worker)
+            took = time.monotonic() - started
+            self.sweep_due = started + max(self.broker.sweep_seconds, took / SWEEP_SHARE)
+        else:
+            rows = claim.claim(conn, self.queue_name, limit, worker, self.floors)
+        for row in rows:
+            floor = self.floors.get(row.priority)
+            if floor is None or row.eta > floor:
+                self.floors[row.priority] = row.eta
+        return rows
+
+    def _lower_floors(self, eta: datetime) -> None:
+        for priority, floor in self.floors.items():
+            if eta < floor:
+                self.floors[priority] = eta
 
     def _claim_limited(self, conn: Any, limit: int, worker: Any) -> list[Claimed]:
         assert self.limits is not None
@@ -161,8 +197,10 @@ class PostgresJobsConsumer(Consumer):
         if time.monotonic() < self.next_due:
             return
         with self.broker.claim_connection() as conn:
-            moved, next_eta = claim.promote(conn, self.queue_name, self.delayed_name,
-                                            PROMOTE_BATCH)
+            moved, oldest, next_eta = claim.promote(conn, self.queue_name, self.delayed_name,
+                                                    PROMOTE_BATCH)
+        if oldest is not None:
+            self._lower_floors(oldest)  # promoted rows keep their (older) eta
         if moved >= PROMOTE_BATCH:
             self.next_due = 0.0
         elif next_eta is None:

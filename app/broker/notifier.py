@@ -26,17 +26,54 @@ TICK = 0.5
 
 
 class Wakeup:
-    """A queue's doorbell: set by the notifier, waited on by the queue's consumer."""
+    """A queue's doorbell: set by the notifier, waited on by the queue's consumer.
+
+    A queue's notification may carry the oldest eta (epoch seconds) of the rows that became
+    ready: the consumer lowers its claim floors to it. Any other payload (rows re-queued by
+    a rescue, a hand-back or an operator, or notifications missed while disconnected)
+    means "behind any floor": the consumer claims from the oldest row once.
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
         #: Set when the queue's delayed side was notified: promote due rows now.
         self.delayed = False
+        self._lock = threading.Lock()
+        self._oldest: float | None = None
+        self._anywhere = False
 
-    def ring(self, delayed: bool = False) -> None:
+    def ring(self, delayed: bool = False, payload: str | None = "") -> None:
         if delayed:
             self.delayed = True
+        else:
+            self._note(payload)
         self.event.set()
+
+    def ring_all(self) -> None:
+        """Rows may have become ready anywhere (notifications were missed)."""
+        self.delayed = True
+        self._note(None)
+        self.event.set()
+
+    def _note(self, payload: str | None) -> None:
+        try:
+            eta = float(payload) if payload else None
+        except ValueError:
+            eta = None
+        with self._lock:
+            # Anyone may NOTIFY: a payload that is no plausible epoch means "anywhere" (a
+            # claim from the oldest row, as without floors), never an error.
+            if eta is None or not 0.0 <= eta < 1e11:
+                self._anywhere = True
+            elif self._oldest is None or eta < self._oldest:
+                self._oldest = eta
+
+    def take_hint(self) -> tuple[bool, float | None]:
+        """(rows may be anywhere, oldest announced eta) since the last call."""
+        with self._lock:
+            hint = (self._anywhere, self._oldest)
+            self._anywhere, self._oldest = False, None
+        return hint
 
 
 class Notifier:
@@ -86,12 +123,12 @@ class Notifier:
         self._listening = set()
         self._subscribe_new(conn)
         for wakeup in list(self._wakeups.values()):
-            wakeup.ring(delayed=True)  # notifications may have been missed
+            wakeup.ring_all()  # notifications may have been missed
         while not self._stop.is_set():
             for notify in conn.notifies(timeout=TICK):
                 target = self._channels.get(notify.channel)
                 if target is not None:
-                    target[0].ring(delayed=target[1])
+                    target[0].ring(delayed=target[1], payload=notify.payload)
             self._subscribe_new(conn)
         self._close()
 
@@ -104,7 +141,7 @@ class Notifier:
         if new:
             # What was enqueued before the LISTEN took effect would otherwise wait for a poll.
             for channel in new:
-                self._channels[channel][0].ring(delayed=True)
+                self._channels[channel][0].ring_all()
 
     def _close(self) -> None:
         if self._conn is not None:

@@ -54,6 +54,7 @@ def build_broker(url: str | None = None) -> PostgresJobsBroker:
         url=url or settings.worker_database_url,
         middleware=default_middleware(),
         claim_batch=settings.claim_batch,
+        sweep_seconds=settings.claim_sweep_seconds,
         poll_seconds=settings.poll_seconds,
     )
     broker.sender = functools.partial(send, broker)

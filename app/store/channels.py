@@ -4,7 +4,9 @@ Two kinds of channel, both carrying ids only (LISTEN is not under Row-Level Secu
 job data ever travels in a notification; a listener reads the rows through RLS):
 
 * ``dramatiq.<queue>.enqueue`` (dramatiq-pg's name): "there may be work in this queue".
-  Empty payload; PostgreSQL folds identical notifications of one transaction into one.
+  The payload is the oldest eta of the rows that became ready (``ETA_PAYLOAD``), or empty
+  when unknown; PostgreSQL folds identical notifications of one transaction into one (the
+  rows of one transaction share their eta, ``now()``).
 * ``pgjobs.events``: lifecycle events, one notification per event, queue and statement:
   ``{"event": "completed", "queue": "webhooks", "ids": ["...", ...]}``.
 """
@@ -30,6 +32,12 @@ def queue_channel(queue: str) -> str:
     """The wake-up channel of a queue (or of its delayed side, ``<queue>.DQ``)."""
     return f"dramatiq.{queue}.enqueue"
 
+
+#: The payload of a queue's wake-up when rows became ready: their oldest eta (epoch
+#: seconds), so consumers can claim from floors (``app.store.claim.CLAIM_FROM``). Empty for
+#: a delayed side, whose consumer promotes by eta anyway. Other payloads mean "anywhere".
+ETA_PAYLOAD = ("CASE WHEN queue_name LIKE '%%.DQ' THEN '' "
+               "ELSE extract(epoch FROM eta)::text END")
 
 #: Ids per notification: PostgreSQL refuses payloads over 8000 bytes.
 IDS_PER_NOTIFY = 100

@@ -10,6 +10,8 @@ tenant may run jobs. One ``active`` event per claim, not per job. Delayed rows w
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -27,15 +29,8 @@ FROM claimed c
 LEFT JOIN public.tenants t ON t.id = c.tenant_id
 """
 
-CLAIM = f"""
-WITH next AS (
-    SELECT message_id FROM dramatiq.queue
-    WHERE queue_name = %(queue)s AND "state" = 'queued'
-      AND NOT EXISTS (SELECT 1 FROM dramatiq.paused_queues p WHERE p.queue_name = %(queue)s)
-    ORDER BY priority DESC, eta
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
+_CLAIMED = f"""
+claimed AS (
     UPDATE dramatiq.queue q
     SET "state" = 'consumed', worker_id = %(worker)s, started_at = now(), mtime = now(),
         attempts = q.attempts + 1
@@ -49,6 +44,61 @@ WITH next AS (
 {_RESULT}
 WHERE (SELECT count(*) FROM announced) >= 0
 """
+
+_NOT_PAUSED = ("NOT EXISTS (SELECT 1 FROM dramatiq.paused_queues p "
+               "WHERE p.queue_name = %(queue)s)")
+
+#: The whole queue, from its oldest ready row (what a claim without floors reads).
+CLAIM = f"""
+WITH next AS (
+    SELECT message_id FROM dramatiq.queue
+    WHERE queue_name = %(queue)s AND "state" = 'queued' AND {_NOT_PAUSED}
+    ORDER BY priority DESC, eta
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), {_CLAIMED}"""
+
+#: From floors: each known priority band is read from its floor (the eta of the last row
+#: claimed there), the priorities between and around them in full. Rows claimed leave dead
+#: entries at the start of the claim index that nothing can prune while any transaction
+#: holds an old snapshot; a claim from the oldest row walks all of them, one from the floor
+#: walks only what is newer. Rows that become ready behind a floor announce their eta in
+#: the queue's NOTIFY (the consumer lowers its floors) or are found by the periodic CLAIM.
+CLAIM_FROM = f"""
+WITH candidates AS (
+    SELECT c.* FROM unnest(%(priorities)s::int[], %(floors)s::timestamptz[]) AS b(p, floor)
+    CROSS JOIN LATERAL (
+        SELECT message_id, priority, eta FROM dramatiq.queue
+        WHERE queue_name = %(queue)s AND "state" = 'queued' AND {_NOT_PAUSED}
+          AND priority = b.p AND eta >= b.floor
+        ORDER BY eta LIMIT %(limit)s FOR UPDATE SKIP LOCKED) c
+    UNION ALL
+    SELECT c.* FROM unnest(%(gap_lo)s::int[], %(gap_hi)s::int[]) AS g(lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT message_id, priority, eta FROM dramatiq.queue
+        WHERE queue_name = %(queue)s AND "state" = 'queued' AND {_NOT_PAUSED}
+          AND priority BETWEEN g.lo AND g.hi
+        ORDER BY priority DESC, eta LIMIT %(limit)s FOR UPDATE SKIP LOCKED) c
+), next AS (
+    SELECT message_id FROM candidates ORDER BY priority DESC, eta LIMIT %(limit)s
+), {_CLAIMED}"""
+
+#: Priorities are smallints.
+_LOWEST, _HIGHEST = -32768, 32767
+
+
+def gaps(priorities: list[int]) -> tuple[list[int], list[int]]:
+    """The priority ranges around and between ``priorities`` (sorted, descending), as
+    (lows, highs) of inclusive bounds: every priority not in a known band."""
+    lows, highs = [], []
+    upper = _HIGHEST
+    for p in [*priorities, _LOWEST - 1]:
+        if p + 1 <= upper:
+            lows.append(p + 1)
+            highs.append(upper)
+        upper = p - 1
+    return lows, highs
+
 
 #: One claim on a limited queue (``dramatiq.claim_limited``, migration 0005). A row with a
 #: NULL message_id carries only ``wait_seconds``: when the next rate slot opens.
@@ -85,9 +135,9 @@ WITH due AS (
 ), moved AS (
     UPDATE dramatiq.queue q SET queue_name = %(queue)s, mtime = now()
     FROM due WHERE q.message_id = due.message_id
-    RETURNING 1
+    RETURNING q.eta
 )
-SELECT (SELECT count(*) FROM moved),
+SELECT (SELECT count(*) FROM moved), (SELECT min(eta) FROM moved),
        (SELECT min(eta) FROM dramatiq.queue
         WHERE queue_name = %(delayed)s AND "state" = 'queued' AND eta > now())
 """
@@ -100,11 +150,21 @@ WHERE queue_name = ANY(%(queues)s::text[]) AND "state" = 'queued' AND limit_key 
 
 
 def claim(
-    conn: psycopg.Connection[Any], queue: str, limit: int, worker: uuid.UUID
+    conn: psycopg.Connection[Any], queue: str, limit: int, worker: uuid.UUID,
+    floors: Mapping[int, datetime] | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due jobs of ``queue`` (none while it is paused)."""
+    """Claim up to ``limit`` due jobs of ``queue`` (none while it is paused), from the
+    oldest ready row or, given ``floors`` (priority -> eta), from there in those bands."""
+    params: dict[str, Any] = {"queue": queue, "limit": limit, "worker": worker}
+    sql = CLAIM
+    if floors:
+        priorities = sorted(floors, reverse=True)
+        lows, highs = gaps(priorities)
+        params.update(priorities=priorities, floors=[floors[p] for p in priorities],
+                      gap_lo=lows, gap_hi=highs)
+        sql = CLAIM_FROM
     with conn.cursor(row_factory=class_row(Claimed)) as cur:
-        return cur.execute(CLAIM, {"queue": queue, "limit": limit, "worker": worker}).fetchall()
+        return cur.execute(sql, params).fetchall()
 
 
 def claim_limited(
@@ -121,10 +181,11 @@ def claim_limited(
 
 def promote(
     conn: psycopg.Connection[Any], queue: str, delayed: str, limit: int
-) -> tuple[int, Any]:
-    """Move up to ``limit`` due delayed jobs; (moved, eta of the next delayed job or None)."""
+) -> tuple[int, datetime | None, datetime | None]:
+    """Move up to ``limit`` due delayed jobs: (moved, the oldest eta moved, the eta of the
+    next delayed job), etas None when there is none."""
     row = conn.execute(PROMOTE, {"queue": queue, "delayed": delayed, "limit": limit}).fetchone()
-    return (row[0], row[1]) if row else (0, None)
+    return (row[0], row[1], row[2]) if row else (0, None, None)
 
 
 def backfill_keys(conn: psycopg.Connection[Any], queues: list[str]) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from app.store.channels import announce, notify_events
+from app.store.channels import ETA_PAYLOAD, announce, notify_events
 
 COMPLETE_MANY = f"""
 WITH done AS (
@@ -36,7 +36,7 @@ UPDATE dramatiq.queue
 SET "state" = 'queued', queue_name = %(queue)s, eta = now() + make_interval(secs => %(delay)s),
     last_error = %(error)s, worker_id = NULL, mtime = now()
 WHERE message_id = %(id)s AND "state" = 'consumed' AND worker_id = %(worker)s
-RETURNING pg_notify('dramatiq.' || queue_name || '.enqueue', ''),
+RETURNING pg_notify('dramatiq.' || queue_name || '.enqueue', {ETA_PAYLOAD}),
           {notify_events("'retrying'", "json_build_array(message_id)", "queue_name")}
 """
 

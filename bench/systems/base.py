@@ -183,7 +183,9 @@ class System(ABC):
 
     def claim_probe(self) -> tuple[str, Any] | None:
         """The system's claim statement with concrete parameters, for ``EXPLAIN (ANALYZE,
-        BUFFERS)`` in a rolled-back transaction; None when it cannot be built."""
+        BUFFERS)`` in a rolled-back transaction; None when it cannot be built. The
+        parameters may be a callable taking the probe's connection, called before each
+        probe (state the claim depends on, e.g. where it starts, read at that moment)."""
         return None
 
     def has_async_actors(self) -> bool:

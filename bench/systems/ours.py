@@ -166,20 +166,25 @@ class Ours(DramatiqPgTable, System):
         replicate(conn, d_table, d_where, delayed, {d_key: "gen_random_uuid()"})
 
     def claim_probe(self) -> tuple[str, Any] | None:
-        """Our claim (``CLAIM`` of the store's queries module) for one queue and batch."""
-        import importlib
-
+        """Our claim as the consumer sends it between sweeps (``CLAIM_FROM``), its floor
+        read at each probe: the eta of the job completed last (what the consumer claimed
+        last, give or take a batch)."""
         from app.config import get_settings
+        from app.store import claim
 
-        for module in ("app.store.claim", "app.store.queries", "app.broker.queries"):
-            try:
-                claim = importlib.import_module(module).CLAIM
-            except (ImportError, AttributeError):
-                continue
-            params = {"queue": QUEUE, "limit": get_settings().claim_batch,
-                      "worker": uuid.uuid4()}
-            return claim, params
-        return None
+        worker = uuid.uuid4()
+
+        def params(conn: psycopg.Connection) -> dict[str, Any]:
+            row = conn.execute(
+                "SELECT eta FROM dramatiq.queue WHERE queue_name = %s AND \"state\" = 'done'"
+                " ORDER BY mtime DESC LIMIT 1", (QUEUE,)).fetchone()
+            conn.rollback()
+            lows, highs = claim.gaps([0])
+            return {"queue": QUEUE, "limit": get_settings().claim_batch, "worker": worker,
+                    "priorities": [0], "floors": [row[0] if row else None],
+                    "gap_lo": lows, "gap_hi": highs}
+
+        return claim.CLAIM_FROM, params
 
     def probe_url(self, url: str) -> str:
         return role_url(url, WORKER_ROLE)

@@ -31,6 +31,8 @@ import os
 
 from alembic import op
 
+from app.db.migration_text import migration_module
+
 revision = "0012"
 down_revision = "0007"
 branch_labels = None
@@ -828,28 +830,13 @@ DROP TABLE pgjobs.keys;
 
 def _restored_control() -> str:
     """Migration 0007's cancel and reschedule functions, which this one replaced."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).with_name("2026_12_01_0007_tenant_function.py")
-    spec = importlib.util.spec_from_file_location("migration_0007", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.CONTROL)
+    return str(migration_module("2026_12_01_0007_tenant_function.py").CONTROL)
 
 
 def _previous_limit_status() -> str:
     """Migration 0005's jobs.limit_status (a column fewer), restored by the downgrade."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).with_name("2026_11_22_0005_limits.py")
-    spec = importlib.util.spec_from_file_location("migration_0005", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.VIEW) + "GRANT SELECT ON jobs.limit_status TO app_worker;"
+    return (str(migration_module("2026_11_22_0005_limits.py").VIEW)
+            + "GRANT SELECT ON jobs.limit_status TO app_worker;")
 
 
 def downgrade() -> None:

@@ -1,8 +1,9 @@
 """Graceful shutdown on SIGTERM: stop claiming, finish the job in hand, hand back the rest.
 
 One worker thread: while its 2-second job runs, a job enqueued behind it is claimed into
-the worker's memory (its prefetch: 2 x threads for slow jobs). SIGTERM must let the running job finish, give the
-claimed ones back without using up an attempt, claim nothing new, and unregister the worker.
+the worker's memory (its prefetch: 2 x threads for slow jobs). SIGTERM must let the running
+job finish, give the claimed one back without using up an attempt, claim nothing new, and
+unregister the worker.
 """
 
 from __future__ import annotations

@@ -96,3 +96,8 @@ def script_directory() -> ScriptDirectory:
 def script_heads() -> set[str]:
     """The head revision(s) the code ships: ours, and one per user branch."""
     return set(script_directory().get_heads())
+
+
+def known_revisions() -> set[str]:
+    """Every revision the scripts define (to tell a database ahead of us from one behind)."""
+    return {script.revision for script in script_directory().walk_revisions()}

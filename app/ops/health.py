@@ -88,8 +88,13 @@ def _migrations(conn: psycopg.Connection[dict[str, Any]], report: Report) -> boo
     if applied == heads:
         report.add("migrations", OK, f"at head {', '.join(sorted(heads))}")
         return True
-    report.add("migrations", FAIL, f"database at {', '.join(sorted(applied)) or 'nothing'}, "
-               f"code expects {', '.join(sorted(heads))}: run alembic upgrade heads")
+    detail = (f"database at {', '.join(sorted(applied)) or 'nothing'}, code expects "
+              f"{', '.join(sorted(heads))}: run alembic upgrade heads")
+    foreign = applied - migrations.known_revisions()
+    if foreign:
+        detail += (f" ({', '.join(sorted(foreign))} unknown to this code: set "
+                   f"{migrations.SETTING} as for the migration)")
+    report.add("migrations", FAIL, detail)
     return False
 
 

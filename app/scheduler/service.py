@@ -83,13 +83,21 @@ class SchedulerService:
 
     # -- the process ----------------------------------------------------------------------
 
+    def load_actors(self) -> frozenset[str]:
+        """Import the broker and every actor, the user's too (``JOBS_MODULES``), and the
+        recurring tasks declared beside them; the names of the registered actors.
+
+        A module that cannot be imported, or whose ``recurring()`` is refused, raises here
+        (ImportError or ValueError, naming it), before this process takes any lock.
+        """
+        if self._actors is None:
+            from app.actors import broker
+
+            self._actors = frozenset(broker.get_declared_actors())
+        return self._actors
+
     def run(self) -> None:
-        # The broker and every actor, the user's too, before the first firing: a module that
-        # fails to import (a recurring() refused, say) stops the process here, with its error.
-        from app.actors import broker
-
-        self._actors = frozenset(broker.get_declared_actors())
-
+        self.load_actors()
         session = DedicatedSession(self._owner_url, "pgjobs-scheduler-lock")
         lock = Leadership(self.settings.lock_key, session, lambda: session.generation)
         logger.info("event=scheduler_started sync_seconds=%s lock_retry_seconds=%s",

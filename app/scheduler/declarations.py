@@ -113,7 +113,7 @@ def check_definition(
 
 def unknown_actor_message(actor_name: str, known: Collection[str]) -> str:
     """Why an actor name cannot be scheduled, with the nearest registered names."""
-    close = difflib.get_close_matches(actor_name, sorted(known), n=3)
+    close = difflib.get_close_matches(actor_name, sorted(known), n=3, cutoff=0.8)  # typos
     hint = f", did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     # No ';' here: the scheduler joins its problems with '; ' in scheduler.health.errors.
     return (f"actor {actor_name!r} is not registered (declare it with @job in a module "

@@ -1,6 +1,6 @@
-"""An unknown actor refused at definition time, by the real processes: the scheduler does
-not start on a module whose ``recurring()`` is refused, and ``pgjobs recurring add`` refuses
-a name no module registers. Nothing is written either way."""
+"""An unknown actor refused at definition time, by the real processes: neither the scheduler
+nor a worker starts on a module whose ``recurring()`` is refused, and ``pgjobs recurring
+add`` refuses a name no module registers. Nothing is written either way."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def test_scheduler_does_not_start_on_a_refused_declaration(db: TestDB, logs: Pat
     assert db.scalar("SELECT count(*) FROM scheduler.instances") == 0  # never took part
     assert db.scalar("SELECT count(*) FROM scheduler.recurring WHERE task LIKE "
                      "'%ghost%' OR task LIKE 'shopnotes.%'") == 0
+
+
+def test_worker_does_not_start_on_a_refused_declaration(db: TestDB) -> None:
+    started = run(db, sys.executable, "-m", "dramatiq", "app.actors", "--processes", "1",
+                  "--threads", "1", JOBS_MODULES=BAD, timeout=60)
+    assert started.code != 0
+    assert ("RecurringDeclarationError: recurring task 'bad.ghost': actor "
+            "'shopnotes.sumarize' is not registered") in started.err
+    assert db.scalar("SELECT count(*) FROM dramatiq.workers") == 0
 
 
 def test_recurring_add_checks_like_the_code(db: TestDB) -> None:

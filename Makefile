@@ -13,10 +13,11 @@ BENCH_STAMP := $(VENV)/.installed-bench
 ANY_PY := $(if $(wildcard $(PY)),$(PY),python3)
 
 # Recipe prefix: export DATABASE_URL (checked, its database created if missing; without it the
-# embedded server is started) and migrate to head. Commands after it see DATABASE_URL.
+# embedded server is started) and migrate to every head: ours, and the branch of each user
+# package in JOBS_MIGRATIONS (one head when there is none). Commands after it see DATABASE_URL.
 WITH_DB = set -euo pipefail; \
 	DATABASE_URL="$$($(PY) -m app.devdb start)"; export DATABASE_URL; \
-	$(VENV)/bin/alembic upgrade head;
+	$(VENV)/bin/alembic upgrade heads;
 
 .PHONY: help venv db run demo test bench lint stop-db clean
 

@@ -1,4 +1,9 @@
-"""Alembic environment: runs migrations as the owner (DATABASE_URL or the embedded default)."""
+"""Alembic environment: runs migrations as the owner (DATABASE_URL or the embedded default).
+
+Runs pgjobs' migrations and those of the user packages listed in ``JOBS_MIGRATIONS`` (see
+``app.db.migrations``): each user package is a branch of its own, so migrate with
+``alembic upgrade heads``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,15 @@ from sqlalchemy import create_engine, pool
 
 from app.config import get_settings
 from app.db.engine import sqlalchemy_url
+from app.db.migrations import use_extra_locations
 from app.db.models import metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+# Before any revision is read: the user's version directories join ours.
+use_extra_locations(context.script)
 
 
 def run_migrations_online() -> None:

@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     from app.dashboard import admins
 
     admins.register(sub, common, tenant_id)
+    # Recurring tasks: list, add, remove, enable, disable (app/scheduler/commands.py).
+    from app.scheduler import commands as recurring_commands
+
+    recurring_commands.register(sub, common, EPILOG)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Health: database reachable, migrations at head, workers alive, queues moving.
+"""Health: database reachable, migrations at head, workers alive, queues moving, and the
+recurring tasks the scheduler refuses (when a scheduler runs).
 
 Meant for a container health probe or a cron alert: each check says ok, warn or fail, and
 the system is healthy when none fails. A paused queue's backlog only warns (an operator
@@ -9,15 +10,15 @@ will hand it back).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from app.db import migrations
 from app.ops.db import connect
+from app.scheduler import queries as scheduler_queries
+from app.scheduler.settings import SchedulerSettings
 from app.store import operator as queries
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIGRATION_VERSION = "SELECT version_num FROM alembic_version"
@@ -48,14 +49,8 @@ class Report:
 
 
 def script_heads() -> set[str]:
-    """The head revision(s) of the migration scripts shipped with this code."""
-    # Imported here: alembic is slow to import and only this check needs it.
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    return set(ScriptDirectory.from_config(config).get_heads())
+    """The head revision(s) of the migration scripts: ours and the ``JOBS_MIGRATIONS`` ones."""
+    return migrations.script_heads()
 
 
 def check(
@@ -70,24 +65,37 @@ def check(
         return report
     with conn:
         report.add("database", OK, "reachable")
-        _migrations(conn, report)
+        migrated = _migrations(conn, report)
         _workers(conn, report, min_workers)
         _queues(conn, report, max_age)
+        if migrated:  # else the scheduler's view may not be ours yet
+            _scheduler(conn, report)
     return report
 
 
-def _migrations(conn: psycopg.Connection[dict[str, Any]], report: Report) -> None:
-    heads = script_heads()
+def _migrations(conn: psycopg.Connection[dict[str, Any]], report: Report) -> bool:
+    """True when the database is at the scripts' heads."""
+    try:
+        heads = script_heads()
+    except migrations.MigrationsSettingError as exc:
+        report.add("migrations", FAIL, str(exc))
+        return False
     try:
         applied = {r["version_num"] for r in conn.execute(MIGRATION_VERSION)}
     except psycopg.errors.UndefinedTable:
         report.add("migrations", FAIL, "not migrated: no alembic_version table")
-        return
+        return False
     if applied == heads:
         report.add("migrations", OK, f"at head {', '.join(sorted(heads))}")
-    else:
-        report.add("migrations", FAIL, f"database at {', '.join(sorted(applied)) or 'nothing'}, "
-                   f"code expects {', '.join(sorted(heads))}: run alembic upgrade head")
+        return True
+    detail = (f"database at {', '.join(sorted(applied)) or 'nothing'}, code expects "
+              f"{', '.join(sorted(heads))}: run alembic upgrade heads")
+    foreign = applied - migrations.known_revisions()
+    if foreign:
+        detail += (f" ({', '.join(sorted(foreign))} unknown to this code: set "
+                   f"{migrations.SETTING} as for the migration)")
+    report.add("migrations", FAIL, detail)
+    return False
 
 
 def _workers(conn: psycopg.Connection[dict[str, Any]], report: Report, minimum: int) -> None:
@@ -114,3 +122,20 @@ def _queues(conn: psycopg.Connection[dict[str, Any]], report: Report, max_age: f
             report.add(f"queue {row['queue']}", FAIL, detail)
     if not any(c.name.startswith("queue ") for c in report.checks):
         report.add("queues", OK, f"no due job waits longer than {max_age:.0f}s")
+
+
+def _scheduler(conn: psycopg.Connection[dict[str, Any]], report: Report) -> None:
+    """What the live scheduler leader refuses to schedule; a leader gone while instances
+    remain registered. Nothing when no scheduler ever ran here (it is optional)."""
+    stale = SchedulerSettings.from_env().stale_seconds
+    row = conn.execute(scheduler_queries.LEADER_REPORT, {"stale": stale}).fetchone()
+    if row is None or not row["instances"]:
+        return
+    if not row["alive"]:
+        report.add("scheduler", WARN, "no live scheduler leader: recurring tasks are not firing")
+    elif row["errors"]:
+        report.add("scheduler", FAIL, f"leader pid {row['leader_pid']} on "
+                   f"{row['leader_hostname']} refuses: {row['errors']}")
+    else:
+        report.add("scheduler", OK, f"leader pid {row['leader_pid']} on "
+                   f"{row['leader_hostname']}, every definition scheduled")

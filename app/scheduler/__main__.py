@@ -16,6 +16,14 @@ def main() -> int:
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     service = SchedulerService()
+    try:
+        actors = service.load_actors()
+    except (ImportError, ValueError) as exc:
+        # A user module missing, or a recurring task refused at its declaration: nothing
+        # would fire as declared, so the process does not start.
+        logging.getLogger(__name__).error("event=scheduler_not_started error=%s", exc)
+        return 2
+    logging.getLogger(__name__).info("event=actors_loaded actors=%d", len(actors))
 
     def stop(signum: int, _frame: object) -> None:
         logging.getLogger(__name__).info("event=stopping signal=%s", signal.Signals(signum).name)

@@ -92,3 +92,67 @@ SELECT job_id, task, cron, timezone, next_fire_at, last_slot, last_fired_at, las
        last_enqueued, last_duplicates
 FROM scheduler.jobs ORDER BY next_fire_at NULLS LAST, job_id
 """
+
+# -- definitions: declared in code, checked at sync, edited from the CLI ----------------------
+
+# A task declared in code: the code owns everything but ``enabled`` (the operator's). A row
+# already as declared is left alone (no write, no updated_at change).
+UPSERT_DECLARED = """
+INSERT INTO scheduler.recurring AS r
+    (task, actor_name, cron, timezone, misfire_policy, catch_up_max, misfire_grace_seconds,
+     args, description)
+VALUES (%(task)s, %(actor_name)s, %(cron)s, %(timezone)s, %(misfire_policy)s,
+        %(catch_up_max)s, %(grace)s, %(args)s::jsonb, %(description)s)
+ON CONFLICT (task) DO UPDATE
+SET actor_name = EXCLUDED.actor_name, cron = EXCLUDED.cron, timezone = EXCLUDED.timezone,
+    misfire_policy = EXCLUDED.misfire_policy, catch_up_max = EXCLUDED.catch_up_max,
+    misfire_grace_seconds = EXCLUDED.misfire_grace_seconds, args = EXCLUDED.args,
+    description = EXCLUDED.description, updated_at = now()
+WHERE (r.actor_name, r.cron, r.timezone, r.misfire_policy, r.catch_up_max,
+       r.misfire_grace_seconds, r.args, r.description)
+      IS DISTINCT FROM
+      (EXCLUDED.actor_name, EXCLUDED.cron, EXCLUDED.timezone, EXCLUDED.misfire_policy,
+       EXCLUDED.catch_up_max, EXCLUDED.misfire_grace_seconds, EXCLUDED.args,
+       EXCLUDED.description)
+RETURNING (xmax = 0) AS inserted
+"""
+
+# The actor of every task that may fire: enabled, or enabled for some tenant by an override.
+SCHEDULED_ACTORS = """
+SELECT r.task, r.actor_name
+FROM scheduler.recurring r
+WHERE r.enabled OR EXISTS (
+    SELECT 1 FROM scheduler.tenant_overrides o WHERE o.task = r.task AND o.enabled)
+ORDER BY r.task
+"""
+
+RECURRING_LIST = """
+SELECT task, actor_name, cron, timezone, enabled, misfire_policy, catch_up_max,
+       misfire_grace_seconds, args, description, updated_at
+FROM scheduler.recurring ORDER BY task
+"""
+
+RECURRING_ADD = """
+INSERT INTO scheduler.recurring
+    (task, actor_name, cron, timezone, enabled, misfire_policy, catch_up_max,
+     misfire_grace_seconds, args, description)
+VALUES (%(task)s, %(actor_name)s, %(cron)s, %(timezone)s, %(enabled)s, %(misfire_policy)s,
+        %(catch_up_max)s, %(grace)s, %(args)s::jsonb, %(description)s)
+ON CONFLICT (task) DO NOTHING
+RETURNING task
+"""
+
+RECURRING_REMOVE = "DELETE FROM scheduler.recurring WHERE task = %(task)s RETURNING task"
+
+RECURRING_ENABLE = """
+UPDATE scheduler.recurring SET enabled = %(enabled)s, updated_at = now()
+WHERE task = %(task)s RETURNING task
+"""
+
+# What the live leader reported at its last sync (NULL: everything scheduled), for health.
+LEADER_REPORT = """
+SELECT leader_pid, leader_hostname, errors,
+       leader_heartbeat_at > now() - make_interval(secs => %(stale)s) AS alive,
+       (SELECT count(*) FROM scheduler.instances) AS instances
+FROM scheduler.health
+"""

@@ -2,7 +2,11 @@
 
 The leader runs an APScheduler 3 BackgroundScheduler on the PostgreSQL job store and
 re-reads the definitions every ``sync_seconds``: new schedules are added, edited or removed
-ones dropped, so table edits apply without a restart. On taking over, a schedule whose
+ones dropped, so table edits apply without a restart. A definition naming an actor this
+process did not register (``app.actors`` plus ``JOBS_MODULES``) or a cron that does not
+parse is skipped and reported (log, ``scheduler.health.errors``), the others fire. On
+taking the lead it first writes the tasks declared in code (``recurring()``) to the
+definitions table. On taking over, a schedule whose
 stored next fire time ran ahead of the ledger (the old leader died between advancing it and
 committing the firing) is rewound, so that slot is fired as its misfire policy says.
 """
@@ -25,7 +29,8 @@ from app.db.connections import connect
 from app.db.engine import sqlalchemy_url
 from app.maintenance.leader import DedicatedSession, Leadership
 from app.scheduler import queries
-from app.scheduler.definitions import load_schedules
+from app.scheduler.declarations import write_declared
+from app.scheduler.definitions import load_schedules, task_of
 from app.scheduler.executor import SlotExecutor
 from app.scheduler.health import Instance
 from app.scheduler.settings import SchedulerSettings
@@ -44,6 +49,12 @@ class SchedulerService:
         self._worker_url = app_settings.worker_database_url
         self._conns: dict[str, psycopg.Connection[Any]] = {}
         self._instance: Instance | None = None
+        #: Actor names registered in this process (set once ``app.actors`` is imported).
+        self._actors: frozenset[str] | None = None
+        #: Declared tasks not yet written to the table since this process took the lead.
+        self._declare_pending = True
+        #: Problems already logged, so each is logged when it appears and when it clears.
+        self._reported: set[str] = set()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -72,9 +83,21 @@ class SchedulerService:
 
     # -- the process ----------------------------------------------------------------------
 
-    def run(self) -> None:
-        import app.actors  # noqa: F401  the broker and every actor, before the first firing
+    def load_actors(self) -> frozenset[str]:
+        """Import the broker and every actor, the user's too (``JOBS_MODULES``), and the
+        recurring tasks declared beside them; the names of the registered actors.
 
+        A module that cannot be imported, or whose ``recurring()`` is refused, raises here
+        (ImportError or ValueError, naming it), before this process takes any lock.
+        """
+        if self._actors is None:
+            from app.actors import broker
+
+            self._actors = frozenset(broker.get_declared_actors())
+        return self._actors
+
+    def run(self) -> None:
+        self.load_actors()
         session = DedicatedSession(self._owner_url, "pgjobs-scheduler-lock")
         lock = Leadership(self.settings.lock_key, session, lambda: session.generation)
         logger.info("event=scheduler_started sync_seconds=%s lock_retry_seconds=%s",
@@ -118,6 +141,8 @@ class SchedulerService:
             timezone=UTC,
         )
         scheduler.start(paused=True)
+        self._declare_pending = True
+        self._reported = set()
         try:
             self._sync(scheduler, takeover=True)
             scheduler.resume()
@@ -137,9 +162,11 @@ class SchedulerService:
 
     def _sync(self, scheduler: BackgroundScheduler, *, takeover: bool = False) -> None:
         try:
-            schedules, errors = load_schedules(self._conn(self._worker_url))
-            for error in errors:
-                logger.error("event=schedule_invalid error=%r", error)
+            if self._declare_pending:
+                write_declared(self._conn(self._owner_url))
+                self._declare_pending = False
+            schedules, errors = load_schedules(self._conn(self._worker_url), self._actors)
+            self._report(errors)
             wanted = {s.job_id: s for s in schedules}
             existing = {job.id: job for job in scheduler.get_jobs()}
             for job_id in existing.keys() - wanted.keys():
@@ -158,6 +185,16 @@ class SchedulerService:
         except Exception as exc:
             logger.exception("event=sync_failed error=%r", exc)
             self._beat("leader", error=f"sync failed: {exc!r}"[:1000])
+
+    def _report(self, errors: list[str]) -> None:
+        """Log each refused definition once when it appears, and once when it is fixed."""
+        current = set(errors)
+        for error in sorted(current - self._reported):
+            logger.error("event=schedule_refused task=%s reason=%r", task_of(error),
+                         error.split(": ", 1)[-1])
+        for error in sorted(self._reported - current):
+            logger.info("event=schedule_accepted task=%s was=%r", task_of(error), error)
+        self._reported = current
 
     def _rewind(self, scheduler: BackgroundScheduler, owner: psycopg.Connection[Any]) -> None:
         for job in scheduler.get_jobs():

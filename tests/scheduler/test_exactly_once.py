@@ -27,8 +27,9 @@ def test_two_schedulers_fire_each_slot_exactly_once_per_tenant(db: TestDB, logs:
     wait_for(lambda: leader_pid(db), timeout=20, message="a leader")
     wait_for(lambda: db.scalar("SELECT count(*) FROM scheduler.instances "
                                "WHERE role = 'standby'") == 1, message="one standby")
-    wait_for(lambda: all(len(v) >= 7 for v in slots_by_tenant(db).values())
-             and len(slots_by_tenant(db)) == 3, timeout=30, message="7 slots for every tenant")
+    # One read per check: two could see no slot yet, then the first (all([]) is True).
+    wait_for(lambda: (lambda s: len(s) == 3 and all(len(v) >= 7 for v in s.values()))(
+        slots_by_tenant(db)), timeout=30, message="7 slots for every tenant")
     assert first.poll() is None and second.poll() is None
     slots = slots_by_tenant(db)
     assert set(slots) == set(tenants) and inactive not in slots

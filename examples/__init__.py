@@ -1,0 +1,1 @@
+"""Example user packages, importable from the repository root (``examples.shopnotes``)."""

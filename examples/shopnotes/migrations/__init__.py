@@ -1,0 +1,1 @@
+"""shopnotes' Alembic versions: ``JOBS_MIGRATIONS=examples.shopnotes.migrations``."""

@@ -1,6 +1,6 @@
 """Real PostgreSQL for every test: a migrated template per test process, a copy per test.
 
-The template is built once (``alembic upgrade head``); each test that needs committed data
+The template is built once (``alembic upgrade heads``); each test that needs committed data
 across connections gets ``CREATE DATABASE ... TEMPLATE`` of it, so tests run in parallel
 without seeing each other. Application code connects as the non-superuser roles the
 migration creates (``app_user``, ``app_worker``), so RLS is really exercised.
@@ -38,7 +38,7 @@ def _admin(url: str) -> psycopg.Connection:
     return psycopg.connect(with_database(url, "postgres"), autocommit=True)
 
 
-def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:
+def migrate(url: str, revision: str = "heads", *, down: bool = False) -> None:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = url
     cfg.attributes["configure_logger"] = False

@@ -42,7 +42,7 @@ async def readyz(request: Request) -> Response:
     if applied != state.heads:
         return JSONResponse({"status": "unavailable", "database": "reachable",
                              "migrations": sorted(applied), "expected": sorted(state.heads),
-                             "detail": "run alembic upgrade head"},
+                             "detail": "run alembic upgrade heads"},
                             status_code=503, headers=retry)
     return JSONResponse({"status": "ready", "migrations": sorted(applied),
                          "listening": state.listener.connected.is_set()})

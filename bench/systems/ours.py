@@ -1,6 +1,6 @@
 """Our broker (``app.broker``/``app.jobs``): the system the ratios are about.
 
-Schema: ``alembic upgrade head``. Enqueue uses the public API inside the caller's
+Schema: ``alembic upgrade heads``. Enqueue uses the public API inside the caller's
 transaction: tenant-free jobs on an ``app_worker`` connection (``app_user`` may only enqueue
 jobs of its own tenant), ``write`` jobs in each tenant's context, so they run under RLS.
 Workers are dramatiq's CLI on ``bench.systems.ours_actors`` with the default middleware of
@@ -126,11 +126,11 @@ class Ours(DramatiqPgTable, System):
         env = {k: v for k, v in os.environ.items() if k not in ROLE_URL_ENVS}
         env["DATABASE_URL"] = url
         proc = subprocess.run(
-            [venv_tool("alembic"), "upgrade", "head"],
+            [venv_tool("alembic"), "upgrade", "heads"],
             cwd=REPO, env=env, capture_output=True, text=True, check=False,
         )
         if proc.returncode:
-            raise RuntimeError(f"alembic upgrade head failed:\n{proc.stdout}\n{proc.stderr}")
+            raise RuntimeError(f"alembic upgrade heads failed:\n{proc.stdout}\n{proc.stderr}")
         with psycopg.connect(url, autocommit=True) as conn:
             sidetables.install(conn)
 

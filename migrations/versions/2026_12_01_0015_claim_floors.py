@@ -9,7 +9,7 @@ as before). The rows of one transaction share their eta (``now()``), so PostgreS
 folds a transaction's notifications of a queue into one.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from app.db.migration_text import function_text, migration_module
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

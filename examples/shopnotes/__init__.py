@@ -11,5 +11,5 @@ gets a summary of its day's notes. What it shows, one file each:
 - ``migrations/``: its tables, under tenant RLS by ``enable_tenant_rls``, in an Alembic
   branch of its own, run with pgjobs' migrations through ``JOBS_MIGRATIONS``.
 
-docs/extending.md walks through it.
+The README section "Adding your own jobs" walks through it.
 """

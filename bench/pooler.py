@@ -9,9 +9,10 @@ fresh, migrated database:
 * ``direct, unprepared``: the same with prepared statements off, so the pooler's own cost
   and the cost of giving up prepared statements can be told apart;
 * ``pgbouncer``: PgBouncer in transaction mode as docs/pgbouncer.md configures it (no
-  prepared statements, ``server_reset_query_always = 1`` with ``DISCARD ALL``);
-* ``pgbouncer, no reset``: the same without the reset after each transaction, to show
-  what the reset costs (not a layout to deploy: session leftovers reach other tenants).
+  prepared statements, ``server_reset_query_always = 1`` with the reset of session state);
+* ``pgbouncer, DISCARD ALL``: the same with ``DISCARD ALL`` as the reset (which also drops
+  every cached plan), and ``pgbouncer, no reset`` without any, to show what resets cost
+  (no reset is not a layout to deploy: session leftovers reach other tenants).
 
 Prints jobs/s (median of the repeats, min-max) and each pooled figure's ratio to direct.
 
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         tenants = system.make_tenants(url, 20)
         dbname = "bench_pooler"
         bouncers["pgbouncer"] = pgbouncer.start(admin, default_pool_size=args.pool_size)
+        bouncers["pgbouncer, DISCARD ALL"] = pgbouncer.start(
+            admin, default_pool_size=args.pool_size, server_reset_query="DISCARD ALL")
         bouncers["pgbouncer, no reset"] = pgbouncer.start(
             admin, default_pool_size=args.pool_size, server_reset_query_always=0)
         print(f"bench.pooler: {pgbouncer.version(pgbouncer.find_pgbouncer() or 'pgbouncer')}, "

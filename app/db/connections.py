@@ -89,12 +89,6 @@ def connect(
     return psycopg.connect(url, autocommit=autocommit, **options)
 
 
-def connect_session(url: str, *, name: str, what: str, **kwargs: Any
-                    ) -> psycopg.Connection[Any]:
-    """A connection that may hold session state (LISTEN, session locks): ``url``'s direct URL."""
-    return connect(session_url(url, what), name=name, **kwargs)
-
-
 def make_pool(url: str, *, name: str, max_size: int) -> ConnectionPool:
     """A lazily opened autocommit pool (no I/O until first use), bounded wait for a connection.
 

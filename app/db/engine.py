@@ -75,9 +75,12 @@ def _create(url: str, pool_size: int, name: str, pre_ping: bool) -> Engine:
         hide_parameters=True,
     )
     if per_transaction:
+        # One statement (one round trip) for them all, at the start of each transaction.
+        statement = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(per_transaction))
+        params = tuple(part for pair in per_transaction for part in pair)
+
         def apply(conn: Connection) -> None:
-            for setting, value in per_transaction:
-                conn.exec_driver_sql("SELECT set_config(%s, %s, true)", (setting, value))
+            conn.exec_driver_sql(statement, params)
 
         event.listen(engine, "begin", apply)
     return engine

@@ -31,13 +31,20 @@ SERVICE_USERS = ("pgserver", "postgres", "nobody")
 ROLE_PASSWORDS = {"app_user": "APP_USER_PASSWORD", "app_actor": "APP_ACTOR_PASSWORD",
                   "app_worker": "APP_WORKER_PASSWORD"}
 
-#: Transaction mode; after every transaction the server connection is reset (DISCARD ALL),
+#: What a session can keep that the next client would meet: settings (and the role),
+#: temporary tables, sequence caches, LISTENs, advisory locks, held cursors. DISCARD ALL
+#: also drops cached plans (and prepared statements), which every next transaction would
+#: then plan again: costly, and nothing of another tenant's is in a plan.
+RESET = ("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; DISCARD SEQUENCES; "
+         "UNLISTEN *; SELECT pg_advisory_unlock_all(); CLOSE ALL")
+
+#: Transaction mode; after every transaction the server connection is reset (``RESET``),
 #: so nothing a client leaves in a session (temp tables, settings) reaches the next client.
 BASE_SETTINGS: dict[str, str] = {
     "pool_mode": "transaction",
     "default_pool_size": "2",
     "max_client_conn": "500",
-    "server_reset_query": "DISCARD ALL",
+    "server_reset_query": RESET,
     "server_reset_query_always": "1",
     "ignore_startup_parameters": "extra_float_digits",
     "server_idle_timeout": "60",

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from app.config import get_settings
 from app.db.connections import pooler_kwargs
-from app.db.engine import app_engine
+from app.db.engine import app_engine, engine_for
 from app.db.tenant import tenant_session
 from app.jobs import enqueue
 from tests.pooler import actors
@@ -67,6 +67,8 @@ def test_eight_threads_of_tenant_transactions_and_every_job_runs(
     expected: dict[str, uuid.UUID] = {}
     lock = threading.Lock()
     start = threading.Barrier(THREADS)
+    # One client connection per thread (the default engine has 5): what queues is PgBouncer.
+    engine = engine_for(get_settings().app_database_url, THREADS)
 
     def client(thread: int) -> None:
         start.wait()
@@ -74,7 +76,7 @@ def test_eight_threads_of_tenant_transactions_and_every_job_runs(
             n = thread * TRANSACTIONS + i
             tenant = tenants[n % TENANTS]  # consecutive transactions: different tenants
             try:
-                with tenant_session(tenant) as session:
+                with tenant_session(tenant, engine=engine) as session:
                     seen = session.execute(CHECK).mappings().one()
                     row_id = session.execute(WRITE, {"tenant": tenant, "n": str(n)}).scalar()
                     mine = session.execute(MINE, {"id": row_id}).scalar()

@@ -30,7 +30,8 @@ SELECT pg_backend_pid() AS backend,
        (SELECT count(*) FROM pg_listening_channels()) AS listening,
        (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
             AND pid = pg_backend_pid()) AS advisory_locks,
-       (SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND relkind = 'r') AS temp_tables
+       (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()
+            AND relkind = 'r') AS temp_tables
 """)
 
 

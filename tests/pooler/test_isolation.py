@@ -29,7 +29,8 @@ SELECT pg_backend_pid() AS backend,
        (SELECT count(*) FROM activity_events WHERE tenant_id <> pgjobs.current_tenant())
            AS others,
        current_setting('search_path') AS search_path,
-       (SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND relkind = 'r') AS temp_tables
+       (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()
+            AND relkind = 'r') AS temp_tables
 """
 WRITE = ("INSERT INTO activity_events (tenant_id, event_type, title, source, source_id) "
          "VALUES (pgjobs.current_tenant(), 'secret', 'private', 'test', :label)")
@@ -71,8 +72,8 @@ def test_session_state_left_by_tenant_code_does_not_reach_the_next_tenant(
         hostile.execute("SELECT set_config('search_path', 'pg_temp, public', false)")
         hostile.execute("LISTEN pooler_leftover")
         hostile.commit()
-        assert hostile.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 't'"
-                               ).fetchone() == (0,), "reset after the commit"
+        assert hostile.execute("SELECT count(*) FROM pg_class WHERE relnamespace = "
+                               "pg_my_temp_schema()").fetchone() == (0,), "reset after commit"
         hostile.rollback()
 
         b_seen = _in_tenant(b, "b-secret")
@@ -93,8 +94,8 @@ def test_session_state_left_by_tenant_code_does_not_reach_the_next_tenant(
 
         # A's code comes back on the same backend: B's row is nowhere it can read.
         again = hostile.execute("SELECT pg_backend_pid(), current_setting('app.tenant_id', "
-                                "true), (SELECT count(*) FROM pg_class WHERE relpersistence "
-                                "= 't')").fetchone()
+                                "true), (SELECT count(*) FROM pg_class WHERE relnamespace "
+                                "= pg_my_temp_schema())").fetchone()
         assert again is not None and (again[0],) == backend
         assert again[1:] in (("", 0), (None, 0))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from sqlalchemy import text
 
 from app.db.tenant import tenant_session
@@ -100,6 +101,7 @@ def test_session_state_left_by_tenant_code_does_not_reach_the_next_tenant(
         assert again[1:] in (("", 0), (None, 0))
 
 
+@pytest.mark.slow
 def test_a_jobs_session_leftovers_never_reach_another_tenants_job(
     single: Pooled, tmp_path: Path
 ) -> None:

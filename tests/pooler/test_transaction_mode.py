@@ -15,6 +15,7 @@ import traceback
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from app.config import get_settings
@@ -56,6 +57,7 @@ def test_settings_say_which_urls_are_pooled(pooled: Pooled) -> None:
         assert conn.connection.driver_connection.prepare_threshold is None  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_eight_threads_of_tenant_transactions_and_every_job_runs(
     pooled: Pooled, tmp_path: Path
 ) -> None:

@@ -81,12 +81,6 @@ class Pooled:
         return self.db.start_worker(module, processes=processes, threads=threads, log=log,
                                     **{**self.env(), **env})
 
-    def server_pids(self, role: str) -> set[int]:
-        """Backend pids of PostgreSQL connections of ``role`` to this database (any client)."""
-        rows = self.db.query("SELECT pid FROM pg_stat_activity WHERE datname = %s AND "
-                             "usename = %s", (self.db.name, role))
-        return {pid for (pid,) in rows}
-
 
 def _point_at(db: TestDB, bouncer: pgbouncer.PgBouncer,
               monkeypatch: pytest.MonkeyPatch) -> Pooled:

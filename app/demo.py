@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from app.actors import demo, webhooks
 from app.config import get_settings
+from app.db.connections import connect
 from app.db.models import ActivityEvent
 from app.db.tenant import tenant_session
 from app.demo_families import FamiliesDemo
@@ -120,7 +121,7 @@ def main() -> int:
     messaging = MessagingDemo()
     families = FamiliesDemo().start()  # fake model, Slack and Shopify for the workers
     started = time.monotonic()
-    with psycopg.connect(settings.database_url, autocommit=True) as owner, \
+    with connect(settings.database_url, name="pgjobs-demo") as owner, \
             messaging.running() as provider_env:
         stack = Stack(processes=1, threads=4, scheduler=False, intake=False,
                       env={**provider_env, **families.env()})

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from app.config import get_settings
 from app.dashboard.run import dashboard_login
+from app.db.connections import connect
 from app.stack import Stack
 from app.store import operator
 
@@ -50,7 +51,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with psycopg.connect(get_settings().database_url, autocommit=True) as conn, Live(
+        with connect(get_settings().database_url, name="pgjobs-run") as conn, Live(
             console=console, refresh_per_second=2
         ) as live:
             while not stop.wait(1.0):

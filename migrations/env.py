@@ -26,7 +26,9 @@ use_extra_locations(context.script)
 
 
 def run_migrations_online() -> None:
-    url = config.attributes.get("url") or get_settings().database_url
+    # DDL and the advisory lock Alembic's transaction takes need a session of their own.
+    settings = get_settings()
+    url = config.attributes.get("url") or settings.database_direct_url or settings.database_url
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata)

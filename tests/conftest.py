@@ -21,7 +21,7 @@ from psycopg import sql
 
 from app.config import get_settings
 from app.db.engine import dispose_engines
-from tests.support import ROOT, TestDB, with_database
+from tests.support import ROLE_AND_POOLER_ENVS, ROOT, TestDB, with_database
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +77,8 @@ def db(server_url: str, template_db: str, monkeypatch: pytest.MonkeyPatch) -> It
     name = f"pgjobs_t_{uuid.uuid4().hex[:12]}"
     testdb = TestDB(owner_url=create_database(server_url, name, template_db), name=name)
     monkeypatch.setenv("DATABASE_URL", testdb.owner_url)
-    monkeypatch.delenv("APP_DATABASE_URL", raising=False)
-    monkeypatch.delenv("WORKER_DATABASE_URL", raising=False)
+    for key in ROLE_AND_POOLER_ENVS:
+        monkeypatch.delenv(key, raising=False)
     get_settings.cache_clear()
     try:
         yield testdb

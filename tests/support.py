@@ -42,6 +42,12 @@ def with_database(url: str, dbname: str) -> str:
     return make_url(url).set(database=dbname).render_as_string(hide_password=False)
 
 
+#: A developer's own layout must not leak into a test's processes or settings.
+ROLE_AND_POOLER_ENVS = ("APP_DATABASE_URL", "ACTOR_DATABASE_URL", "WORKER_DATABASE_URL",
+                        "JOBS_TRANSACTION_POOLER", "DATABASE_DIRECT_URL", "APP_DIRECT_URL",
+                        "WORKER_DIRECT_URL")
+
+
 @dataclass
 class TestDB:
     """A database of its own for one test: URLs for the owner and both application roles."""
@@ -63,7 +69,7 @@ class TestDB:
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update({"DATABASE_URL": self.owner_url, "PYTHONUNBUFFERED": "1"})
-        for key in ("APP_DATABASE_URL", "WORKER_DATABASE_URL"):
+        for key in ROLE_AND_POOLER_ENVS:
             env.pop(key, None)
         env.update(extra)
         return env

@@ -35,7 +35,7 @@ from app.broker.limits import Limits
 from app.broker.message import JobMessage
 from app.broker.notifier import Notifier
 from app.broker.outcome import Completed, Dead, HandBack, LeaseLost, RetryLater
-from app.db.connections import connect, make_pool
+from app.db.connections import connect, make_pool, session_url
 from app.store import outcomes
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,9 @@ class PostgresJobsBroker(PostgresBroker):
         with self._claim_lock:
             conn = self._claim_conn
             if conn is None or conn.closed or conn.broken:
-                conn = self._claim_conn = connect(self.url, name="pgjobs-consumer")
+                conn = self._claim_conn = connect(
+                    session_url(self.url, "the claim connection (and the maintenance lock)"),
+                    name="pgjobs-consumer")
                 self.claim_generation += 1
             try:
                 yield conn

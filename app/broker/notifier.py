@@ -5,6 +5,9 @@ wakes that queue's consumer. Consumers never hold a connection while idle, so a 
 holds one listening connection and one claim connection in all (plus its pools), instead of
 two per queue. After a reconnect every consumer is woken: notifications sent while nobody
 listened are lost, so each consumer claims once to catch up.
+
+LISTEN needs a session: behind a transaction pooler the notifier connects with the worker
+role's direct URL (``WORKER_DIRECT_URL``), and without one the broker cannot be built.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from app.db.connections import connect
+from app.db.connections import connect, session_url
 from app.store.channels import queue_channel
 
 logger = logging.getLogger(__name__)
@@ -76,9 +79,15 @@ class Wakeup:
         return hint
 
 
+#: What the notifier is, in the error raised when it has no session URL.
+LISTENING = "the workers' LISTEN connection"
+
+
 class Notifier:
     def __init__(self, url: str) -> None:
         self.url = url
+        #: Resolved now, so a pooled URL without a direct one fails where the broker is built.
+        self.session_url = session_url(url, LISTENING)
         self._wakeups: dict[str, Wakeup] = {}
         self._channels: dict[str, tuple[Wakeup, bool]] = {}
         self._listening: set[str] = set()
@@ -119,7 +128,7 @@ class Notifier:
                 self._stop.wait(1.0)
 
     def _listen_loop(self) -> None:
-        conn = self._conn = connect(self.url, name="pgjobs-listener")
+        conn = self._conn = connect(self.session_url, name="pgjobs-listener")
         self._listening = set()
         self._subscribe_new(conn)
         for wakeup in list(self._wakeups.values()):

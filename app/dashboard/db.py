@@ -1,16 +1,16 @@
 """The dashboard's connections, by viewer: operators read as the owner, tenant admins as
 ``app_user`` inside ``tenant_session`` of their tenant (so RLS decides what they see).
 
-Operators get a small pool of autocommit owner connections configured like
-``app.ops.db.connect()`` (the views judge worker liveness by our lease), because opening a
-connection per page would cost more than rendering it.
+Operators get a small pool of autocommit owner connections (with the timeouts and pooler
+options every connection gets), because opening a connection per page would cost more than
+rendering it. The views judge a worker by its own lease, so nothing is set per session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import class_row, dict_row
@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from app.config import get_settings
 from app.dashboard.viewer import Viewer
+from app.db.connections import connect_kwargs
 from app.db.engine import raw_connection
 from app.db.tenant import tenant_session
 from app.store import dashboard as queries
@@ -27,21 +28,16 @@ Conn = psycopg.Connection[Any]
 Row = dict[str, Any]
 
 
-def _configure(conn: Conn) -> None:
-    conn.execute("SELECT set_config('pgjobs.lease_seconds', %(lease)s, false)",
-                 {"lease": str(get_settings().lease_seconds)})
-
-
 class Database:
     """Owner pool (opened on first use) and tenant sessions, for one dashboard process."""
 
     def __init__(self, *, max_size: int = 8) -> None:
+        url = get_settings().database_url
         self.pool = ConnectionPool(
-            get_settings().database_url, min_size=1, max_size=max_size, open=False,
+            url, min_size=1, max_size=max_size, open=False,
             kwargs={"autocommit": True, "row_factory": dict_row,
-                    "application_name": "pgjobs-dashboard"},
-            configure=_configure, check=ConnectionPool.check_connection,
-            name="pgjobs-dashboard",
+                    **connect_kwargs("pgjobs-dashboard", url)},
+            check=ConnectionPool.check_connection, name="pgjobs-dashboard",
         )
         self._opened = False
 
@@ -60,7 +56,7 @@ class Database:
         """An autocommit owner connection: the operation functions' ``conn``."""
         self.open()
         with self.pool.connection() as conn:
-            yield conn
+            yield cast(psycopg.Connection[Row], conn)  # the pool's row_factory is dict_row
 
     @contextmanager
     def reader(self, viewer: Viewer) -> Iterator[Conn]:

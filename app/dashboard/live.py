@@ -7,6 +7,10 @@ parameters. A feed re-renders at most once per ``interval`` when an event concer
 its rows under the viewer's role (so a tenant's feed never shows another tenant's job, and
 an event about another tenant's job does not even re-render it), and pushes the same HTML to
 every tab subscribed. The database sees one read per feed and interval, not one per tab.
+
+LISTEN needs a session: behind a transaction pooler the listener connects with the
+application role's direct URL (``APP_DIRECT_URL``), and the dashboard refuses to start
+without one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from app.db.connections import session_url
 from app.jobs.events import EVENTS_CHANNEL
 from app.store.channels import parse_events
 from app.store.dashboard import BULK_CHANNEL
@@ -41,7 +46,8 @@ class Listener(threading.Thread):
 
     def __init__(self, url: str, deliver: Callable[[Payload], None]) -> None:
         super().__init__(name="dashboard-listener", daemon=True)
-        self.url, self.deliver = url, deliver
+        self.url = session_url(url, "the dashboard's live updates (LISTEN)")
+        self.deliver = deliver
         self.stopping = threading.Event()
         self.connected = threading.Event()
 

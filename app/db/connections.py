@@ -8,6 +8,11 @@ vanished server or host is noticed within about 25 s on an idle connection), and
 Purposes and their roles: ``app`` (app_user, application code), ``actor`` (app_actor, job
 sessions), ``broker`` (app_worker: claims, outcomes, heartbeats, listening), ``owner``
 (migrations, operations).
+
+A URL that goes through a transaction pooler (``app.db.pooler``) gets no server-side prepared
+statements unless the pooler keeps them (``JOBS_POOLER_PREPARED_STATEMENTS``); what needs a
+session (LISTEN, session advisory locks) asks :func:`session_url` for the role's direct URL
+first, and fails at once, naming the variable to set, when there is none.
 """
 
 from __future__ import annotations
@@ -19,28 +24,68 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from app.config import get_settings
+from app.db.pooler import DirectUrlRequired, describe
 
 KEEPALIVES: dict[str, Any] = {
     "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
 }
 
 
-def connect_kwargs(application_name: str) -> dict[str, Any]:
-    """libpq parameters every connection gets (also given to SQLAlchemy's engines)."""
+def pooler_kwargs(url: str) -> dict[str, Any]:
+    """psycopg options a connection to ``url`` needs: none, unless it is transaction-pooled.
+
+    psycopg prepares a statement on the server after 5 executions on a connection; behind a
+    transaction pooler the next execution may reach another server connection, which lacks
+    it (or has another client's under the same name).
+    """
+    settings = get_settings()
+    if settings.is_pooled(url) and not settings.pooler_prepared_statements:
+        return {"prepare_threshold": None}
+    return {}
+
+
+def connect_kwargs(application_name: str, url: str | None = None) -> dict[str, Any]:
+    """libpq parameters every connection gets (also given to SQLAlchemy's engines), and the
+    pooler's options for ``url``."""
     timeout = get_settings().connect_timeout
     return {
         # libpq counts whole seconds, at least 2; 0 would mean "wait for ever".
         "connect_timeout": max(2, round(timeout)),
         "application_name": application_name,
         **KEEPALIVES,
+        **(pooler_kwargs(url) if url is not None else {}),
     }
+
+
+def session_url(url: str, what: str) -> str:
+    """The URL ``what`` (a feature that needs a session of its own) connects with for ``url``.
+
+    ``url`` itself unless it goes through a transaction pooler; then its role's direct URL
+    (``*_DIRECT_URL``). Raises DirectUrlRequired, naming the variable to set, when a pooled
+    URL has none: at start, rather than a LISTEN that hears nothing or a lock that is not held.
+    """
+    settings = get_settings()
+    for role_url, direct, variable in settings.direct_urls():
+        if url == role_url:
+            if direct is None:
+                raise DirectUrlRequired(
+                    f"{what} needs a database session of its own, but {describe(url)} is a "
+                    f"transaction pooler (JOBS_TRANSACTION_POOLER): set {variable} (or "
+                    "DATABASE_DIRECT_URL) to a URL that reaches PostgreSQL directly or "
+                    "through a session-mode pool")
+            return direct
+    if settings.is_pooled(url):
+        raise DirectUrlRequired(
+            f"{what} needs a database session of its own, but {describe(url)} is a "
+            "transaction pooler (JOBS_TRANSACTION_POOLER): give it a direct URL")
+    return url
 
 
 def connect(
     url: str, *, name: str, autocommit: bool = True, **kwargs: Any
 ) -> psycopg.Connection[Any]:
-    """A direct connection for ``name`` (its purpose, shown in pg_stat_activity)."""
-    options: dict[str, Any] = {"row_factory": tuple_row, **connect_kwargs(name), **kwargs}
+    """A connection for ``name`` (its purpose, shown in pg_stat_activity)."""
+    options: dict[str, Any] = {"row_factory": tuple_row, **connect_kwargs(name, url), **kwargs}
     return psycopg.connect(url, autocommit=autocommit, **options)
 
 
@@ -55,7 +100,7 @@ def make_pool(url: str, *, name: str, max_size: int) -> ConnectionPool:
         url,
         min_size=0,
         max_size=max_size,
-        kwargs={"autocommit": True, **connect_kwargs(name)},
+        kwargs={"autocommit": True, **connect_kwargs(name, url)},
         open=False,
         name=name,
         timeout=settings.pool_timeout,

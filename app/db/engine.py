@@ -3,14 +3,20 @@
 Application code (``app_user``) and actor sessions (``app_actor``) use SQLAlchemy sessions;
 the broker's own statements use psycopg pools (``app.db.connections``). Both open their
 connections with the same timeouts and keepalives.
+
+Behind a transaction pooler (``app.db.pooler``) an engine prepares no statements, and settings
+a URL passes as startup options (``options=-c statement_timeout=5000``, which PgBouncer
+refuses, and which would not follow the client from one server connection to the next) are
+applied to each transaction instead, with ``set_config(..., true)``.
 """
 
 from __future__ import annotations
 
+import shlex
 import threading
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -53,14 +59,59 @@ def engine_for(
         with _lock:
             engine = _engines.get(key)
             if engine is None:
-                engine = _engines[key] = create_engine(
-                    sqlalchemy_url(url), pool_size=pool_size, max_overflow=0,
-                    pool_pre_ping=pre_ping, pool_timeout=get_settings().pool_timeout,
-                    connect_args=connect_kwargs(name),
-                    # Statement parameters are payload data: never in errors or logs.
-                    hide_parameters=True,
-                )
+                engine = _engines[key] = _create(url, pool_size, name, pre_ping)
     return engine
+
+
+def _create(url: str, pool_size: int, name: str, pre_ping: bool) -> Engine:
+    per_transaction: list[tuple[str, str]] = []
+    if get_settings().is_pooled(url):
+        url, per_transaction = transaction_options(url)
+    engine = create_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=0,
+        pool_pre_ping=pre_ping, pool_timeout=get_settings().pool_timeout,
+        connect_args=connect_kwargs(name, url),
+        # Statement parameters are payload data: never in errors or logs.
+        hide_parameters=True,
+    )
+    if per_transaction:
+        # One statement (one round trip) for them all, at the start of each transaction.
+        statement = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(per_transaction))
+        params = tuple(part for pair in per_transaction for part in pair)
+
+        def apply(conn: Connection) -> None:
+            conn.exec_driver_sql(statement, params)
+
+        event.listen(engine, "begin", apply)
+    return engine
+
+
+def transaction_options(url: str) -> tuple[str, list[tuple[str, str]]]:
+    """``url`` without its ``options`` startup parameter, and the ``-c name=value`` settings
+    it held (to be set in each transaction instead); other options are refused."""
+    parsed = make_url(url)
+    raw = parsed.query.get("options")
+    if not raw:
+        return url, []
+    settings: list[tuple[str, str]] = []
+    words = shlex.split(raw if isinstance(raw, str) else " ".join(raw))
+    while words:
+        word = words.pop(0)
+        if word == "-c" and words:
+            word = words.pop(0)
+        elif word.startswith("-c"):
+            word = word[2:]
+        elif word.startswith("--"):
+            word = word[2:]
+        else:
+            raise ValueError(f"options={raw!r}: behind a transaction pooler only -c name=value "
+                             "settings can be applied (per transaction)")
+        setting, sep, value = word.partition("=")
+        if not sep or not setting:
+            raise ValueError(f"options={raw!r}: expected -c name=value")
+        settings.append((setting.replace("-", "_"), value))
+    stripped = parsed.difference_update_query(["options"])
+    return stripped.render_as_string(hide_password=False), settings
 
 
 def dispose_engines() -> None:

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from app.config import get_settings
+from app.db.connections import connect
 from app.db.engine import raw_connection
 from app.db.tenant import tenant_session
 from app.intake import queries
@@ -51,7 +52,8 @@ class NewSecret:
 
 @contextmanager
 def _operator(tenant: uuid.UUID) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(get_settings().database_url) as conn, conn.transaction():
+    url = get_settings().database_url
+    with connect(url, name="pgjobs-intake-admin", autocommit=False) as conn, conn.transaction():
         conn.execute(queries.BIND_TENANT, {"tenant": str(tenant)})
         yield conn
 
@@ -81,7 +83,8 @@ def disable_endpoint(tenant: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
 
 
 def list_endpoints(tenant: uuid.UUID | None = None) -> list[dict[str, object]]:
-    with psycopg.connect(get_settings().database_url, row_factory=dict_row) as conn:
+    url = get_settings().database_url
+    with connect(url, name="pgjobs-intake-admin", row_factory=dict_row) as conn:
         return list(conn.execute(queries.LIST_ENDPOINTS, {"tenant": tenant}).fetchall())
 
 

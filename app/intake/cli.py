@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from app.config import get_settings
+from app.db.connections import connect
 from app.ops.errors import BadArgument, NotApplicable, OpsError, UnknownJob
 from app.ops.render import print_json, print_line, print_record, print_table
 from app.services import webhook_events
@@ -101,7 +102,7 @@ def register(sub: Any, common: argparse.ArgumentParser, duration: Any) -> None:
 
 
 def _owner() -> psycopg.Connection:
-    return psycopg.connect(get_settings().database_url, autocommit=True)
+    return connect(get_settings().database_url, name="pgjobs-intake-cli")
 
 
 def _event_dict(row: webhook_events.StoredEvent) -> dict[str, Any]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import psycopg
-
 from app.config import get_settings
+from app.db.connections import connect
 from app.db.tenant import tenant_session
 from app.jobs import enqueue
 from app.jobs.results import get_jobs
@@ -41,7 +40,7 @@ class Replayed:
 
 def find_tenant(event_id: uuid.UUID) -> uuid.UUID | None:
     """The event's tenant, read by the operator (owner) connection."""
-    with psycopg.connect(get_settings().database_url, autocommit=True) as conn:
+    with connect(get_settings().database_url, name="pgjobs-intake-replay") as conn:
         return webhook_events.tenant_of(conn, event_id)
 
 

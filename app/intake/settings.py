@@ -9,6 +9,11 @@ from functools import lru_cache
 from sqlalchemy.engine import make_url
 
 from app.config import get_settings
+from app.db.connections import session_url
+from app.db.pooler import DirectUrlRequired, describe
+
+#: The intake's session feature, named in the start-up error behind a transaction pooler.
+LISTENING = "the intake's LISTEN connection (activity feed, credential changes)"
 
 
 def _number(name: str, default: float) -> float:
@@ -36,7 +41,8 @@ class IntakeSettings:
     #: Application URL (``app_user``) with the intake's connect and statement timeouts.
     database_url: str
     pool_size: int
-    #: A direct (not transaction-pooled) URL for the one LISTEN connection per process.
+    #: A direct (not transaction-pooled) URL for the one LISTEN connection per process:
+    #: ``INTAKE_LISTEN_URL``, else the application role's session URL (``APP_DIRECT_URL``).
     listen_url: str
     #: SSE: a comment line this often keeps proxies from closing an idle stream.
     keepalive_seconds: float
@@ -66,11 +72,26 @@ class IntakeSettings:
             credentials_cache_seconds=_number("INTAKE_CREDENTIALS_CACHE_SECONDS", 30),
             database_url=url.render_as_string(hide_password=False),
             pool_size=int(_number("INTAKE_DB_POOL_SIZE", 10)),
-            listen_url=os.environ.get("INTAKE_LISTEN_URL") or app_url,
+            listen_url=_listen_url(app_url),
             keepalive_seconds=_number("INTAKE_SSE_KEEPALIVE_SECONDS", 15),
             feed_poll_seconds=_number("INTAKE_SSE_POLL_SECONDS", 5),
             log_level=os.environ.get("INTAKE_LOG_LEVEL", "INFO").upper(),
         )
+
+
+def _listen_url(app_url: str) -> str:
+    """Where the LISTEN connection goes; refused at start if that is a transaction pooler."""
+    explicit = os.environ.get("INTAKE_LISTEN_URL")
+    if explicit:
+        if get_settings().is_pooled(explicit):
+            raise DirectUrlRequired(
+                f"INTAKE_LISTEN_URL points at a transaction pooler ({describe(explicit)}, "
+                f"JOBS_TRANSACTION_POOLER): {LISTENING} needs a session; give it a direct URL")
+        return explicit
+    try:
+        return session_url(app_url, LISTENING)
+    except DirectUrlRequired as exc:
+        raise DirectUrlRequired(f"{exc} (or INTAKE_LISTEN_URL for the intake alone)") from None
 
 
 @lru_cache(maxsize=1)

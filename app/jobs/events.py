@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
-from app.db.connections import connect
+from app.db.connections import connect, session_url
 from app.jobs import metrics
 from app.store.channels import EVENTS, EVENTS_CHANNEL, Event, parse_events
 
@@ -81,8 +81,14 @@ def listen(url: str, *, timeout: float | None = None) -> Iterator[Event]:
     """Yield events as they are committed, for ``timeout`` seconds (None: for ever).
 
     Opens its own connection (LISTEN needs a session of its own: a direct URL, not a
-    transaction pooler). Any role may listen: the payloads carry ids only.
+    transaction pooler). Any role may listen: the payloads carry ids only. Given one of the
+    configured role URLs that goes through a transaction pooler, it listens on that role's
+    direct URL (``*_DIRECT_URL``); without one it raises DirectUrlRequired at once.
     """
+    return _listen(session_url(url, "app.jobs.events.listen()"), timeout)
+
+
+def _listen(url: str, timeout: float | None) -> Iterator[Event]:
     with connect(url, name="pgjobs-events") as conn:
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
         for notify in conn.notifies(timeout=timeout):

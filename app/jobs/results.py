@@ -9,7 +9,10 @@ block the tenant is that one. Operators read any job explicitly with ``operator=
 
 ``wait_for_results(ids, timeout)`` uses one connection that LISTENs on ``pgjobs.events``
 and runs one query per wake-up for all the ids still awaited (a safety-net poll covers a
-missed notification), instead of a blocking connection per id.
+missed notification), instead of a blocking connection per id. LISTEN needs a session of its
+own: behind a transaction pooler that connection uses the role's direct URL
+(``APP_DIRECT_URL``, ``DATABASE_DIRECT_URL``), and fails at once without one. One-off reads
+set the tenant for their transaction only, so they work through the pooler.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from app.config import get_settings
-from app.db.connections import connect
+from app.db.connections import connect, session_url
 from app.db.engine import Target, raw_connection
 from app.db.tenant import open_tenant_session, parse_tenant
 from app.jobs.context import current_job
@@ -34,7 +37,10 @@ from app.store.rows import JobInfo
 __all__ = ["JobFailed", "JobInfo", "JobNotFinished", "JobNotFound", "JobsTimeout",
            "get_job", "get_jobs", "get_result", "wait_for_results"]
 
-SET_TENANT = "SELECT set_config('app.tenant_id', %(tenant)s, false)"
+#: For one read (its transaction), or for a waiting session's lifetime (its own connection).
+SET_TENANT = "SELECT set_config('app.tenant_id', %(tenant)s, true)"
+SET_SESSION_TENANT = "SELECT set_config('app.tenant_id', %(tenant)s, false)"
+WAITING = "wait_for_results() (LISTEN on pgjobs.events)"
 
 
 class JobNotFound(LookupError):
@@ -68,22 +74,42 @@ def _implicit_tenant() -> uuid.UUID | None:
     return ctx.tenant_id if ctx is not None else None
 
 
-def _reader(
-    db: Target | None, tenant: uuid.UUID | str | None, operator: bool
-) -> psycopg.Connection[Any] | None:
-    """A connection of the caller's own to read on, or None when ``db`` is used."""
-    if db is not None:
-        return None
-    settings = get_settings()
-    if operator:
-        return connect(settings.database_url, name="pgjobs-results")
+def _reader_tenant(tenant: uuid.UUID | str | None) -> str:
     if tenant is None:
         tenant = _implicit_tenant()
     if tenant is None:
         raise TypeError("reading jobs by id is a tenant read: pass db= (the transaction to "
                         "read in), tenant=, or operator=True for the operator path")
-    conn = connect(settings.app_database_url, name="pgjobs-results")
-    conn.execute(SET_TENANT, {"tenant": str(parse_tenant(tenant))})
+    return str(parse_tenant(tenant))
+
+
+def _read(tenant: uuid.UUID | str | None, operator: bool, wanted: list[str]
+          ) -> dict[str, JobInfo]:
+    """One read on a connection of its own: as the operator, or in ``tenant``'s transaction."""
+    settings = get_settings()
+    if operator:
+        with connect(settings.database_url, name="pgjobs-results") as conn:
+            return reads.jobs(conn, wanted)
+    tenant_id = _reader_tenant(tenant)
+    with connect(settings.app_database_url, name="pgjobs-results") as conn, \
+            conn.transaction():
+        conn.execute(SET_TENANT, {"tenant": tenant_id})
+        return reads.jobs(conn, wanted)
+
+
+def _listener(tenant: uuid.UUID | str | None, operator: bool) -> psycopg.Connection[Any]:
+    """A session to LISTEN and read on, as the operator or with ``tenant`` for its lifetime
+    (its own direct connection, never shared)."""
+    settings = get_settings()
+    if operator:
+        return connect(session_url(settings.database_url, WAITING), name="pgjobs-results")
+    tenant_id = _reader_tenant(tenant)
+    conn = connect(session_url(settings.app_database_url, WAITING), name="pgjobs-results")
+    try:
+        conn.execute(SET_SESSION_TENANT, {"tenant": tenant_id})
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -95,12 +121,9 @@ def get_jobs(
     wanted = [str(i) for i in ids]
     if db is None and tenant is None and not operator:
         db = open_tenant_session()
-    conn = _reader(db, tenant, operator)
-    if conn is None:
-        assert db is not None
+    if db is not None:
         return reads.jobs(raw_connection(db), wanted)
-    with conn:
-        return reads.jobs(conn, wanted)
+    return _read(tenant, operator, wanted)
 
 
 def get_job(
@@ -148,8 +171,7 @@ def wait_for_results(
         session = open_tenant_session()
         if session is not None:
             tenant = session.info.get("tenant_id")
-    conn = _reader(None, tenant, operator)
-    assert conn is not None
+    conn = _listener(tenant, operator)
     with conn:
         # LISTEN before the first query: a job finishing in between is still heard of.
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))

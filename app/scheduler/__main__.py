@@ -15,8 +15,8 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    service = SchedulerService()
     try:
+        service = SchedulerService()  # refuses a pooled URL for its lock (DirectUrlRequired)
         actors = service.load_actors()
     except (ImportError, ValueError) as exc:
         # A user module missing, or a recurring task refused at its declaration: nothing

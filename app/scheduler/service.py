@@ -9,6 +9,10 @@ taking the lead it first writes the tasks declared in code (``recurring()``) to 
 definitions table. On taking over, a schedule whose
 stored next fire time ran ahead of the ledger (the old leader died between advancing it and
 committing the firing) is rewound, so that slot is fired as its misfire policy says.
+
+The leader lock is a session advisory lock: behind a transaction pooler it is taken on the
+owner's direct URL (``DATABASE_DIRECT_URL``), and the process refuses to start without one.
+Everything else (heartbeats, the job store, firings) is short transactions, pooled or not.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine
 
 from app.config import get_settings
-from app.db.connections import connect
+from app.db.connections import connect, pooler_kwargs, session_url
 from app.db.engine import sqlalchemy_url
 from app.maintenance.leader import DedicatedSession, Leadership
 from app.scheduler import queries
@@ -47,6 +51,7 @@ class SchedulerService:
         app_settings = get_settings()
         self._owner_url = app_settings.database_url
         self._worker_url = app_settings.worker_database_url
+        self._lock_url = session_url(self._owner_url, "the scheduler's leader lock")
         self._conns: dict[str, psycopg.Connection[Any]] = {}
         self._instance: Instance | None = None
         #: Actor names registered in this process (set once ``app.actors`` is imported).
@@ -98,7 +103,7 @@ class SchedulerService:
 
     def run(self) -> None:
         self.load_actors()
-        session = DedicatedSession(self._owner_url, "pgjobs-scheduler-lock")
+        session = DedicatedSession(self._lock_url, "pgjobs-scheduler-lock")
         lock = Leadership(self.settings.lock_key, session, lambda: session.generation)
         logger.info("event=scheduler_started sync_seconds=%s lock_retry_seconds=%s",
                     self.settings.sync_seconds, self.settings.lock_retry_seconds)
@@ -130,7 +135,8 @@ class SchedulerService:
         except psycopg.Error as exc:
             logger.warning("event=takeover_failed error=%r", exc)
         engine = create_engine(sqlalchemy_url(self._owner_url), pool_size=2, max_overflow=2,
-                               pool_pre_ping=True)
+                               pool_pre_ping=True,
+                               connect_args=pooler_kwargs(self._owner_url))
         scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(
                 engine=engine, tablename="apscheduler_jobs", tableschema="scheduler")},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -63,9 +64,33 @@ def engine_for(
     return engine
 
 
+#: What one session may leave on a connection for the next (another tenant's): settings
+#: and search_path, temporary tables that would shadow tenant tables (outside RLS), held
+#: advisory locks, LISTENs, open cursors. ``DISCARD ALL`` without dropping cached plans
+#: (they are the same for every tenant and costly to rebuild); what docs/pgbouncer.md
+#: has PgBouncer run after every transaction.
+SESSION_RESET = ("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; "
+                 "DISCARD SEQUENCES; UNLISTEN *; SELECT pg_advisory_unlock_all(); CLOSE ALL")
+
+
+def _reset_session(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+    """On every return to the pool: end the transaction, then reset the session (one round
+    trip, outside any transaction so that nothing rolls it back)."""
+    if dbapi_connection is None:
+        return
+    dbapi_connection.rollback()
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute(SESSION_RESET)
+    finally:
+        dbapi_connection.autocommit = autocommit
+
+
 def _create(url: str, pool_size: int, name: str, pre_ping: bool) -> Engine:
     per_transaction: list[tuple[str, str]] = []
-    if get_settings().is_pooled(url):
+    pooled = get_settings().is_pooled(url)
+    if pooled:
         url, per_transaction = transaction_options(url)
     engine = create_engine(
         sqlalchemy_url(url), pool_size=pool_size, max_overflow=0,
@@ -74,6 +99,8 @@ def _create(url: str, pool_size: int, name: str, pre_ping: bool) -> Engine:
         # Statement parameters are payload data: never in errors or logs.
         hide_parameters=True,
     )
+    if not pooled:  # behind a transaction pooler, PgBouncer resets each server connection
+        event.listen(engine.pool, "reset", _reset_session)
     if per_transaction:
         # One statement (one round trip) for them all, at the start of each transaction.
         statement = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(per_transaction))

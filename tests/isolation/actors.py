@@ -281,3 +281,40 @@ def _session_job(n: int) -> Any:
 
 
 SESSION_JOBS = [_session_job(n) for n in range(len(MANY_QUEUES))]
+
+
+# -- session state left on a pooled connection (tests/isolation/test_session_state.py) --
+
+SHADOW = """CREATE TEMP TABLE activity_events (
+    tenant_id uuid, event_type text, title text, source text, created_at timestamptz)"""
+
+
+@job(actor_name="isolation.leave_state", queue_name=QUEUE)
+def leave_state() -> int:
+    """Everything a session can leave for the next job on its connection: a temporary table
+    shadowing a tenant table, a session search_path putting it first, a held advisory lock."""
+    session = current_session()
+    session.execute(text(SHADOW))
+    session.execute(text("SELECT set_config('search_path', 'pg_temp, public', false)"))
+    session.execute(text("SELECT pg_advisory_lock(4242)"))
+    return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@job(actor_name="isolation.note", queue_name=QUEUE)
+def note(label: str) -> dict[str, Any]:
+    """Write one event the plain way, and say what this session found."""
+    session = current_session()
+    session.execute(text(
+        "INSERT INTO activity_events (tenant_id, event_type, title, source) VALUES "
+        "(current_setting('app.tenant_id')::uuid, 'isolation', :label, 'seed')"),
+        {"label": label})
+    held = session.execute(text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND pid = pg_backend_pid()")).scalar_one()
+    return {
+        "pid": int(session.execute(text("SELECT pg_backend_pid()")).scalar_one()),
+        "advisory_locks_held": int(held),
+        "search_path": session.execute(text("SHOW search_path")).scalar_one(),
+        "labels_seen": sorted(session.execute(text(
+            "SELECT title FROM activity_events WHERE event_type = 'isolation'")).scalars()),
+    }

@@ -66,6 +66,8 @@ class Settings:
     #: At least this often a claim reads its queue from the oldest ready row, not from its
     #: floors (it finds a row that became ready behind a floor without a notification).
     claim_sweep_seconds: float
+    #: Claims start from floors once a claim from the oldest row takes longer than this.
+    claim_floors_after: float
     poll_seconds: float
     shutdown_timeout_seconds: float
     metrics_port: int
@@ -171,6 +173,7 @@ def get_settings() -> Settings:
         heartbeat_seconds=_float("JOBS_HEARTBEAT_SECONDS", 2),
         claim_batch=int(_float("JOBS_CLAIM_BATCH", 200)),
         claim_sweep_seconds=_float("JOBS_CLAIM_SWEEP_SECONDS", 1),
+        claim_floors_after=_float("JOBS_CLAIM_FLOORS_AFTER_MS", 2) / 1000,
         poll_seconds=_float("JOBS_POLL_SECONDS", 5),
         shutdown_timeout_seconds=_float("JOBS_SHUTDOWN_TIMEOUT", 30),
         metrics_port=int(_float("JOBS_METRICS_PORT", 0)),

@@ -56,6 +56,7 @@ class PostgresJobsBroker(PostgresBroker):
         middleware: list[Middleware] | None = None,
         claim_batch: int = 200,
         sweep_seconds: float = 1.0,
+        floors_after: float = 0.002,
         poll_seconds: float = 5.0,
         rate_slack: float = 0.05,
         rate_margin: float = 0.05,
@@ -67,6 +68,7 @@ class PostgresJobsBroker(PostgresBroker):
         self.url = url
         self.claim_batch = claim_batch
         self.sweep_seconds = sweep_seconds
+        self.floors_after = floors_after
         self.poll_seconds = poll_seconds
         #: A rate-limited job must start within this many seconds of its claim (else it is
         #: handed back); rate windows are that much longer, so starts never exceed the rate,
@@ -154,9 +156,14 @@ class PostgresJobsBroker(PostgresBroker):
         with self._claim_lock:
             conn = self._claim_conn
             if conn is None or conn.closed or conn.broken:
-                conn = self._claim_conn = connect(
+                conn = connect(
                     session_url(self.url, "the claim connection (and the maintenance lock)"),
                     name="pgjobs-consumer")
+                # Its few statements run thousands of times a second with a handful of
+                # parameter values: a cached generic plan each (planning a claim from floors
+                # costs more than running it).
+                conn.execute("SET plan_cache_mode = force_generic_plan")
+                self._claim_conn = conn
                 self.claim_generation += 1
             try:
                 yield conn

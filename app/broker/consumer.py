@@ -39,6 +39,10 @@ HOLD_SECONDS = 0.05
 #: ``JOBS_CLAIM_SWEEP_SECONDS``, and at most ``SWEEP_SHARE`` of the time: it finds rows that
 #: became ready behind a floor without a notification saying so.
 SWEEP_SHARE = 0.05
+#: Floors are used once a claim from the oldest row takes longer than
+#: ``JOBS_CLAIM_FLOORS_AFTER_MS`` plus this per row it claimed: dead entries to walk.
+#: Otherwise the plain claim is the cheaper one (its plan is simpler).
+SLOW_CLAIM_PER_ROW = 0.00002
 #: Beyond this many priority bands in use, claims read from the oldest row.
 MAX_BANDS = 8
 
@@ -75,6 +79,7 @@ class PostgresJobsConsumer(Consumer):
         #: Claim floors: per priority band, the eta claims start from (see claim.CLAIM_FROM).
         self.floors: dict[int, datetime] = {}
         self.sweep_due = 0.0
+        self.use_floors = False  # set while claims from the oldest row are slow
         self.wakeup = broker.notifier.subscribe(queue_name)
 
     # -- the consumer thread -------------------------------------------------------------
@@ -158,10 +163,15 @@ class PostgresJobsConsumer(Consumer):
             # A millisecond lower: the epoch travelled as a float.
             self._lower_floors(datetime.fromtimestamp(oldest, UTC) - timedelta(milliseconds=1))
         started = time.monotonic()
-        if not self.floors or started >= self.sweep_due or len(self.floors) > MAX_BANDS:
-            self.floors.clear()
+        if (not self.use_floors or not self.floors or started >= self.sweep_due
+                or len(self.floors) > MAX_BANDS):
             rows = claim.claim(conn, self.queue_name, limit, worker)
+            if len(rows) >= limit or len(self.floors) > MAX_BANDS:
+                # Rows may remain behind the old floors: start again from what it claimed.
+                # (Fewer than asked means every visible row was claimed: floors stay valid.)
+                self.floors.clear()
             took = time.monotonic() - started
+            self.use_floors = took > self.broker.floors_after + SLOW_CLAIM_PER_ROW * len(rows)
             self.sweep_due = started + max(self.broker.sweep_seconds, took / SWEEP_SHARE)
         else:
             rows = claim.claim(conn, self.queue_name, limit, worker, self.floors)

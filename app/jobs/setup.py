@@ -55,6 +55,7 @@ def build_broker(url: str | None = None) -> PostgresJobsBroker:
         middleware=default_middleware(),
         claim_batch=settings.claim_batch,
         sweep_seconds=settings.claim_sweep_seconds,
+        floors_after=settings.claim_floors_after,
         poll_seconds=settings.poll_seconds,
     )
     broker.sender = functools.partial(send, broker)

@@ -150,12 +150,12 @@ def test_a_wakeup_keeps_the_oldest_eta_until_taken() -> None:
 @pytest.mark.slow
 def test_a_job_committed_behind_the_floor_still_runs(probes: TestDB, tmp_path: Path) -> None:
     """A transaction's rows take its start time as eta: committed late, they are behind
-    the rows claimed meanwhile. With the sweep out of the picture (a minute), only the eta
-    in the NOTIFY gets them claimed."""
+    the rows claimed meanwhile. With floors always on and the sweep out of the picture (a
+    minute), only the eta in the NOTIFY gets them claimed."""
     db = probes
     tenant = db.create_tenant()
     start(db, tmp_path, "worker", queues=[actors.QUEUE], threads=2,
-          JOBS_CLAIM_SWEEP_SECONDS="60")
+          JOBS_CLAIM_SWEEP_SECONDS="60", JOBS_CLAIM_FLOORS_AFTER_MS="0")
     with tenant_session(tenant) as late_session:
         late = enqueue(late_session, actors.work).message_id
         with tenant_session(tenant) as session:

@@ -8,7 +8,7 @@ fresh, migrated database:
 * ``direct``: PostgreSQL itself (psycopg's prepared statements on, as in the direct layout);
 * ``direct, unprepared``: the same with prepared statements off, so the pooler's own cost
   and the cost of giving up prepared statements can be told apart;
-* ``pgbouncer``: PgBouncer in transaction mode as docs/pgbouncer.md configures it (no
+* ``pgbouncer``: PgBouncer in transaction mode as the README's Deployment section configures it (no
   prepared statements, ``server_reset_query_always = 1`` with the reset of session state);
 * ``pgbouncer, DISCARD ALL``: the same with ``DISCARD ALL`` as the reset (which also drops
   every cached plan), and ``pgbouncer, no reset`` without any, to show what resets cost

@@ -67,7 +67,7 @@ def engine_for(
 #: What one session may leave on a connection for the next (another tenant's): settings
 #: and search_path, temporary tables that would shadow tenant tables (outside RLS), held
 #: advisory locks, LISTENs, open cursors. ``DISCARD ALL`` without dropping cached plans
-#: (they are the same for every tenant and costly to rebuild); what docs/pgbouncer.md
+#: (they are the same for every tenant and costly to rebuild); what the README (Deployment)
 #: has PgBouncer run after every transaction.
 SESSION_RESET = ("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; "
                  "DISCARD SEQUENCES; UNLISTEN *; SELECT pg_advisory_unlock_all(); CLOSE ALL")

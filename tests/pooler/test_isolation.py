@@ -5,7 +5,7 @@ and tenant it comes from, runs on the same PostgreSQL backend in turn (the tests
 backend pid). The tenant context is per transaction (``set_config(..., true)``), an actor's
 is signed for its backend and transaction, and the pooler resets the server connection after
 each transaction (``server_reset_query_always = 1`` with ``tests.pooler.pgbouncer.RESET``,
-as docs/pgbouncer.md requires), so nothing one tenant's code leaves in the session (a
+as the README's Deployment section requires), so nothing one tenant's code leaves in the session (a
 setting, a temporary table shadowing a tenant table, a LISTEN, a lock) reaches the next.
 """
 

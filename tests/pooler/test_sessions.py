@@ -1,6 +1,6 @@
 """Session features behind a transaction pooler: they use the direct URL, and they work.
 
-The layout of docs/pgbouncer.md: application code, the intake's transactions and actor
+The layout of the README's Deployment section: application code, the intake's transactions and actor
 sessions through PgBouncer; LISTEN (``wait_for_results``, ``events.listen``, the intake's SSE
 feed) on ``app_user``'s direct URL, here derived from the direct owner URL.
 """

@@ -1,6 +1,6 @@
 """The third layout of the README's Deployment section, every process at once: a worker
-behind a session-mode PgBouncer, the scheduler and application code behind a transaction-mode one (the owner's URL
-too), session features on direct URLs."""
+behind a session-mode PgBouncer, the scheduler and application code behind a
+transaction-mode one (the owner's URL too), session features on direct URLs."""
 
 from __future__ import annotations
 

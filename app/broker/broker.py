@@ -156,14 +156,9 @@ class PostgresJobsBroker(PostgresBroker):
         with self._claim_lock:
             conn = self._claim_conn
             if conn is None or conn.closed or conn.broken:
-                conn = connect(
+                conn = self._claim_conn = connect(
                     session_url(self.url, "the claim connection (and the maintenance lock)"),
                     name="pgjobs-consumer")
-                # Its few statements run thousands of times a second with a handful of
-                # parameter values: a cached generic plan each (planning a claim from floors
-                # costs more than running it).
-                conn.execute("SET plan_cache_mode = force_generic_plan")
-                self._claim_conn = conn
                 self.claim_generation += 1
             try:
                 yield conn
@@ -212,9 +207,10 @@ class PostgresJobsBroker(PostgresBroker):
         """``limits`` as the limited claim's parameters, rate windows widened by the slack
         and the margin."""
         params = limits.params()
+        margin = self.rate_margin if limits.rate_margin is None else limits.rate_margin
         for key in ("key_rate_seconds", "queue_rate_seconds"):
             if params[key] is not None:
-                params[key] += self.rate_slack + self.rate_margin
+                params[key] += self.rate_slack + margin
         return params
 
     # -- enqueue -------------------------------------------------------------------------

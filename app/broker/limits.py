@@ -39,6 +39,11 @@ class Limits:
     queue_rate: Rate | None = None
     queue_concurrency: int | None = None
     fair: bool = False
+    #: Seconds added to this queue's rate windows beyond the start slack (None: the
+    #: broker's, 0.05): what its jobs' provider calls may lag their claims by and still
+    #: keep the rate where the provider counts. Widen it for a provider that counts
+    #: strictly and calls that follow other work or a busy machine's scheduling.
+    rate_margin: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("rate", "queue_rate"):
@@ -59,6 +64,10 @@ class Limits:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if not isinstance(self.fair, bool):
             raise ValueError(f"fair must be True or False, got {self.fair!r}")
+        margin = self.rate_margin
+        if margin is not None and (isinstance(margin, bool) or not isinstance(
+                margin, (int, float)) or not 0 <= margin <= 60):
+            raise ValueError(f"rate_margin must be seconds between 0 and 60, got {margin!r}")
 
     @property
     def active(self) -> bool:

@@ -85,13 +85,16 @@ def declare_queue(
     queue_rate_limit: Rate | None = None,
     queue_concurrency: int | None = None,
     fair: bool = False,
+    rate_margin: float | None = None,
     **policy: object,
 ) -> QueuePolicy:
     """Declare queue ``name`` with its whole policy (see ``QueuePolicy`` for the fields).
 
     ``rate_limit=(n, seconds)`` and ``concurrency=n`` apply per limit key (by default the
     job's tenant), ``queue_rate_limit`` / ``queue_concurrency`` to the whole queue,
-    ``fair=True`` serves the keys round-robin. Declaring the same policy again is a no-op.
+    ``fair=True`` serves the keys round-robin; ``rate_margin`` (seconds) widens the rate
+    windows beyond the broker's 0.05 s, for providers that count strictly what arrives.
+    Declaring the same policy again is a no-op.
     """
     unknown = sorted(set(policy) - {f.name for f in fields(QueuePolicy)} - {"limits"})
     if unknown:
@@ -104,7 +107,7 @@ def declare_queue(
     try:
         limits = Limits(rate=_rate(rate_limit), concurrency=concurrency,
                         queue_rate=_rate(queue_rate_limit), queue_concurrency=queue_concurrency,
-                        fair=fair)
+                        fair=fair, rate_margin=rate_margin)
         declared = QueuePolicy(limits=limits if limits.active else None, **policy)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise QueueDeclarationError(f"queue {name!r}: {exc}") from None

@@ -76,7 +76,7 @@ def test_queue_policy_limits_apply_to_every_actor_of_the_queue(
     fresh: PostgresJobsBroker,
 ) -> None:
     declare(fresh, "t.ai", "ai")
-    assert fresh.queue_limits["ai"] == Limits(rate=(10, 1.0), concurrency=5)
+    assert fresh.queue_limits["ai"] == Limits(rate=(10, 1.0), concurrency=5, rate_margin=0.3)
     with pytest.raises(LimitsInvalid, match=r"the queue already has rate=\(10, 1\.0\)"):
         declare(fresh, "t.ai2", "ai", rate_limit=(20, 1.0))
     declare(fresh, "t.free", "unlimited")
@@ -95,3 +95,18 @@ def test_every_job_of_a_limited_queue_gets_a_key(fresh: PostgresJobsBroker) -> N
     assert enqueue_key(fresh, plain, limit_key="ignored") is NO_KEY
     with pytest.raises(LimitsInvalid, match="non-empty"):
         enqueue_key(fresh, by_arg, {"channel": ""})
+
+
+def test_a_queue_s_rate_margin_widens_its_windows_and_only_its_own(
+    fresh: PostgresJobsBroker,
+) -> None:
+    declare(fresh, "t.ai", "ai")  # rate_margin=0.3 in app/actors/queues.py
+    declare(fresh, "t.plain", "t_plain", rate_limit=(10, 1.0))
+    ai = fresh.limit_params(fresh.queue_limits["ai"])
+    plain = fresh.limit_params(fresh.queue_limits["t_plain"])
+    assert ai["key_rate_seconds"] == pytest.approx(1.0 + fresh.rate_slack + 0.3)
+    assert plain["key_rate_seconds"] == pytest.approx(
+        1.0 + fresh.rate_slack + fresh.rate_margin)
+    for bad in (-1, "0.3", True, 61):
+        with pytest.raises(ValueError, match="rate_margin must be seconds"):
+            Limits(rate=(1, 1.0), rate_margin=bad)  # type: ignore[arg-type]

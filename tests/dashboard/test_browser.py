@@ -50,7 +50,7 @@ def cell(drv: Any, queue: str, column: str) -> str:
 
 def confirm(drv: Any) -> None:
     """Click the confirmation button and wait for the page it leads to."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
 
     button = drv.find_element(By.ID, "confirm")
     click(drv, By.ID, "confirm")
@@ -58,7 +58,10 @@ def confirm(drv: Any) -> None:
     def left() -> bool:
         try:
             button.is_enabled()
-        except StaleElementReferenceException:
+        except WebDriverException:
+            # Stale: the page changed. Chromium says so as a StaleElementReferenceException
+            # or, while the new document is being built, as "Node with given id does not
+            # belong to the document".
             return True
         return False
 

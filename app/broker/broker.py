@@ -19,6 +19,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -238,12 +239,13 @@ class PostgresJobsBroker(PostgresBroker):
             case Completed(in_transaction=True) | LeaseLost():
                 pass
             case Completed(result=result):
-                self.completions.add(job, result)
+                self.completions.add(job, result, message.began)
             case RetryLater(delay=delay, error=error):
                 run_idempotent(self.jobs_pool, lambda c: outcomes.retry(
-                    c, job, delayed_queue, delay, error, worker))
+                    c, job, delayed_queue, delay, error, worker, message.began))
             case Dead(error=error):
-                run_idempotent(self.jobs_pool, lambda c: outcomes.dead(c, job, error, worker))
+                run_idempotent(self.jobs_pool, lambda c: outcomes.dead(
+                    c, job, error, worker, message.began))
             case HandBack():
                 self.hand_back([job])
 
@@ -252,9 +254,11 @@ class PostgresJobsBroker(PostgresBroker):
             return f"ActorNotFound: no actor named {message.actor_name!r} on this worker"
         return "rejected before it ran"
 
-    def _complete_many(self, ids: list[uuid.UUID], results: list[Jsonb | None]) -> None:
+    def _complete_many(self, ids: list[uuid.UUID], results: list[Jsonb | None],
+                       starts: list[datetime | None]) -> None:
         worker = self.worker_id
-        run_idempotent(self.jobs_pool, lambda c: outcomes.complete_many(c, ids, results, worker))
+        run_idempotent(self.jobs_pool, lambda c: outcomes.complete_many(
+            c, ids, results, starts, worker))
 
     def _poisoned(self, message_id: uuid.UUID, exc: BaseException) -> None:
         error = f"PoisonValue: the database refused the job's result: {exc}"[:4000]

@@ -17,7 +17,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -26,21 +27,29 @@ from app.broker.connections import DISCONNECTS
 
 logger = logging.getLogger(__name__)
 
-Flush = Callable[[list[uuid.UUID], list[Jsonb | None]], None]
+#: ids, results and when each attempt started running (None: unknown).
+Flush = Callable[[list[uuid.UUID], list[Jsonb | None], list[datetime | None]], None]
 Poison = Callable[[uuid.UUID, BaseException], None]
+
+
+class _Done(NamedTuple):
+    message_id: uuid.UUID
+    result: Any
+    started: datetime | None
 
 
 class GroupCompleter:
     def __init__(self, flush: Flush, on_poison: Poison) -> None:
         self._flush = flush
         self._on_poison = on_poison
-        self._pending: list[tuple[uuid.UUID, Any]] = []
+        self._pending: list[_Done] = []
         self._pending_lock = threading.Lock()
         self._flushing = threading.Lock()
 
-    def add(self, message_id: str | uuid.UUID, result: Any) -> None:
+    def add(self, message_id: str | uuid.UUID, result: Any,
+            started: datetime | None = None) -> None:
         with self._pending_lock:
-            self._pending.append((uuid.UUID(str(message_id)), result))
+            self._pending.append(_Done(uuid.UUID(str(message_id)), result, started))
         self.drain()
 
     @property
@@ -64,14 +73,15 @@ class GroupCompleter:
             finally:
                 self._flushing.release()
 
-    def _write(self, batch: list[tuple[uuid.UUID, Any]]) -> None:
+    def _write(self, batch: list[_Done]) -> None:
         try:
-            self._flush([mid for mid, _ in batch], [_json(r) for _, r in batch])
+            self._flush([d.message_id for d in batch], [_json(d.result) for d in batch],
+                        [d.started for d in batch])
         except DISCONNECTS:
             self._keep(batch)
         except psycopg.Error as exc:
             if len(batch) == 1:
-                self._poisoned(batch[0][0], exc)
+                self._poisoned(batch[0].message_id, exc)
                 return
             logger.warning("event=completion_batch_refused size=%d error=%r: writing each "
                            "alone", len(batch), type(exc).__name__)
@@ -80,7 +90,7 @@ class GroupCompleter:
         except Exception:
             self._keep(batch)
 
-    def _keep(self, batch: list[tuple[uuid.UUID, Any]]) -> None:
+    def _keep(self, batch: list[_Done]) -> None:
         with self._pending_lock:
             self._pending[:0] = batch
         logger.warning("event=completion_flush_failed pending=%d", len(batch), exc_info=True)

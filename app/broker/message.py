@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from dramatiq import Message
@@ -31,6 +32,8 @@ class JobMessage(MessageProxy):
         self.claimed_at = time.monotonic()
         #: When the attempt started (perf_counter), set by the lifecycle middleware.
         self.started_at: float | None = None
+        #: The same moment on the wall clock, written to the row with the outcome.
+        self.began: datetime | None = None
         #: The one decision about this attempt (an ``app.jobs.outcome`` value).
         self.outcome: Any = None
         #: The lifecycle middleware's context-var token while the actor runs.

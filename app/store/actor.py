@@ -10,6 +10,7 @@ everything back, so a job's writes can never commit without its completion, or t
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -24,7 +25,7 @@ SELECT set_config('app.tenant_id', coalesce(e.tenant_id::text, ''), true),
 FROM pgjobs.enter_job(%(id)s, %(lease)s) e
 """
 
-COMPLETE = "SELECT pgjobs.complete_job(%(id)s, %(lease)s, %(result)s)"
+COMPLETE = "SELECT pgjobs.complete_job(%(id)s, %(lease)s, %(result)s, %(started)s)"
 
 
 def enter(conn: psycopg.Connection[Any], job: uuid.UUID | str, lease: str) -> None:
@@ -33,14 +34,17 @@ def enter(conn: psycopg.Connection[Any], job: uuid.UUID | str, lease: str) -> No
 
 
 def complete_and_commit(
-    conn: psycopg.Connection[Any], job: uuid.UUID | str, lease: str, result: Any
+    conn: psycopg.Connection[Any], job: uuid.UUID | str, lease: str, result: Any,
+    started: datetime | None = None,
 ) -> None:
-    """Complete the job and commit, pipelined (one round trip).
+    """Complete the job and commit, pipelined (one round trip). ``started``: when the
+    attempt started running (None: the row keeps its claim's time).
 
     Raises ``psycopg.Error`` with sqlstate ``LEASE_LOST`` when the job was rescued meanwhile;
     nothing is committed then.
     """
-    params = {"id": job, "lease": lease, "result": None if result is None else Jsonb(result)}
+    params = {"id": job, "lease": lease, "result": None if result is None else Jsonb(result),
+              "started": started}
     with conn.pipeline():
         conn.execute(COMPLETE, params)
         conn.commit()

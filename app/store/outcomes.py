@@ -4,12 +4,15 @@ Every statement here is conditional on the row still being held by this worker (
 ``consumed``, its ``worker_id``), so repeating one after a lost connection is harmless and
 a job rescued meanwhile is never touched by its old attempt. Completions of jobs that did
 not use the database are group-committed: one statement per batch, one event per queue.
+Each carries the time its attempt started running (the claim set ``started_at`` earlier,
+possibly while the job waited in the worker's window).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -21,10 +24,12 @@ COMPLETE_MANY = f"""
 WITH done AS (
     UPDATE dramatiq.queue q
     SET "state" = 'done', mtime = now(), "result" = coalesce(d.result, q.result),
+        started_at = pgjobs.started_between(q.started_at, d.started),
         unique_until = CASE WHEN q.unique_key IS NULL THEN NULL
             ELSE now() + make_interval(
                 secs => coalesce((q.message->'options'->>'unique_window')::float8, 0)) END
-    FROM unnest(%(ids)s::uuid[], %(results)s::jsonb[]) AS d(message_id, result)
+    FROM unnest(%(ids)s::uuid[], %(results)s::jsonb[], %(starts)s::timestamptz[])
+         AS d(message_id, result, started)
     WHERE q.message_id = d.message_id AND q."state" = 'consumed' AND q.worker_id = %(worker)s
     RETURNING q.message_id, q.queue_name
 )
@@ -34,7 +39,8 @@ WITH done AS (
 RETRY = f"""
 UPDATE dramatiq.queue
 SET "state" = 'queued', queue_name = %(queue)s, eta = now() + make_interval(secs => %(delay)s),
-    last_error = %(error)s, worker_id = NULL, mtime = now()
+    last_error = %(error)s, worker_id = NULL, mtime = now(),
+    started_at = pgjobs.started_between(started_at, %(started)s)
 WHERE message_id = %(id)s AND "state" = 'consumed' AND worker_id = %(worker)s
 RETURNING pg_notify('dramatiq.' || queue_name || '.enqueue', {ETA_PAYLOAD}),
           {notify_events("'retrying'", "json_build_array(message_id)", "queue_name")}
@@ -42,7 +48,8 @@ RETURNING pg_notify('dramatiq.' || queue_name || '.enqueue', {ETA_PAYLOAD}),
 
 DEAD = f"""
 UPDATE dramatiq.queue
-SET "state" = 'rejected', last_error = %(error)s, mtime = now(), unique_until = now()
+SET "state" = 'rejected', last_error = %(error)s, mtime = now(), unique_until = now(),
+    started_at = pgjobs.started_between(started_at, %(started)s)
 WHERE message_id = %(id)s AND "state" = 'consumed' AND worker_id = %(worker)s
 RETURNING {notify_events("'dead'", "json_build_array(message_id)", "queue_name")}
 """
@@ -70,23 +77,26 @@ RETURNING {notify_events("'progress'", "json_build_array(message_id)", "queue_na
 
 def complete_many(
     conn: psycopg.Connection[Any], ids: Sequence[uuid.UUID], results: Sequence[Jsonb | None],
-    worker: uuid.UUID,
+    starts: Sequence[datetime | None], worker: uuid.UUID,
 ) -> None:
-    conn.execute(COMPLETE_MANY, {"ids": list(ids), "results": list(results), "worker": worker})
+    """``starts``: when each attempt started running (None: keep the claim's time)."""
+    conn.execute(COMPLETE_MANY, {"ids": list(ids), "results": list(results),
+                                 "starts": list(starts), "worker": worker})
 
 
 def retry(
     conn: psycopg.Connection[Any], job: uuid.UUID | str, delayed_queue: str, delay: float,
-    error: str, worker: uuid.UUID,
+    error: str, worker: uuid.UUID, started: datetime | None = None,
 ) -> None:
     conn.execute(RETRY, {"id": job, "queue": delayed_queue, "delay": delay, "error": error,
-                         "worker": worker})
+                         "worker": worker, "started": started})
 
 
 def dead(
-    conn: psycopg.Connection[Any], job: uuid.UUID | str, error: str, worker: uuid.UUID
+    conn: psycopg.Connection[Any], job: uuid.UUID | str, error: str, worker: uuid.UUID,
+    started: datetime | None = None,
 ) -> None:
-    conn.execute(DEAD, {"id": job, "error": error, "worker": worker})
+    conn.execute(DEAD, {"id": job, "error": error, "worker": worker, "started": started})
 
 
 def hand_back(

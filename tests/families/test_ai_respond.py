@@ -156,7 +156,7 @@ def test_two_workspaces_under_load_stay_within_10_per_second_and_5_at_once(
         assert len(calls) == len(ids) + (1 if ws is busy else 0)  # + the 429
         overlap = max_overlap([(c.started, c.ended or c.started) for c in calls])
         assert overlap <= 5 and model.peak[str(ws.tenant)] <= 5, (ws.team, overlap)
-        # From the job's claim (the broker's clock) to the call reaching the model.
+        # From the job's start (its row's started_at) to the call reaching the model.
         by_text = {c.json["messages"][-1]["content"]: c for c in calls if c.status == 200}
         delays = sorted(by_text[text].at - claims[i] for i, text in zip(
             ids, (f"<@B{ws.team}> question {n}{' [429]' if n == 7 and ws is busy else ''}"

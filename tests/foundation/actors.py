@@ -70,6 +70,12 @@ def work(seconds: float = 0.0, first_attempt_only: bool = False) -> None:
     current_session().execute(_MARK, {"id": uuid.UUID(ctx.message.message_id)})
 
 
+@job(actor_name="foundation.pause", queue_name=QUEUE)
+def pause(seconds: float) -> None:
+    """Take ``seconds`` without touching the job's session (its completion is grouped)."""
+    time.sleep(seconds)  # the job's own work, not a wait on the test
+
+
 @job(actor_name="foundation.always_fails", queue_name=QUEUE, max_attempts=3, min_backoff=200)
 def always_fails(reason: str) -> None:
     record_run()

@@ -60,8 +60,8 @@ def test_a_tenant_cannot_spend_another_tenants_rate_or_concurrency(
         first = enqueue(session, actors.limited, "b-first").message_id
     wait_for(lambda: db.scalar("SELECT count(*) FROM isolation_runs WHERE message_id = %s",
                                (first,)), timeout=10, message="B's first limited job to start")
-    # Measured by the database (enqueue and start are its own timestamps): B did not wait
-    # for anything of A's, while A's jobs are all still held at the gate.
+    # Measured on the job's row (its enqueue and its start, bounded by the database's clock):
+    # B did not wait for anything of A's, while A's jobs are all still held at the gate.
     waited = db.scalar("SELECT extract(epoch FROM started_at - enqueued_at) FROM dramatiq.queue "
                        "WHERE message_id = %s", (first,))
     assert waited < 1.0, f"B's first job waited {waited:.3f}s"

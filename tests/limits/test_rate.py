@@ -53,7 +53,7 @@ def test_each_key_runs_at_its_rate_over_ten_seconds_and_never_above_it(
         # Within 10% of the limit over ten seconds.
         in_window = [t for t in seen if seen[0] <= t < seen[0] + timedelta(seconds=SECONDS)]
         assert 0.9 * expected <= len(in_window) <= expected, (key, len(in_window))
-        # The broker's record of the claims agrees.
+        # The rows' record of the starts (started_at, written by the worker) agrees.
         assert max_in_window(claimed, PER) <= LIMIT, key
     # Over-limit jobs waited in the table, neither failed nor retried.
     assert db.scalar("SELECT count(*) FROM dramatiq.queue WHERE attempts > 1 "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from dramatiq import Middleware
@@ -118,6 +119,7 @@ class JobLifecycle(Middleware):
 
     def before_process_message(self, broker: Any, message: JobMessage) -> None:
         message.started_at = time.perf_counter()
+        message.began = datetime.now(UTC)
         refusal = self._refusal(broker, message)
         if refusal is not None:
             message.outcome = refusal
@@ -183,7 +185,7 @@ class JobLifecycle(Middleware):
                 return Completed(result)
             try:
                 actor.complete_and_commit(raw_connection(session), message.message_id,
-                                          message.lease, result)
+                                          message.lease, result, message.began)
                 return Completed(result, in_transaction=True)
             except Exception as exc:
                 if actor.is_lease_lost(exc):

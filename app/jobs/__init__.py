@@ -6,7 +6,14 @@ PostgreSQL broker if nothing did.
 """
 
 from app.jobs.actor import job
-from app.jobs.context import current_job, current_session, current_tenant, separate_session
+from app.jobs.context import (
+    SessionNeedsThread,
+    current_job,
+    current_session,
+    current_tenant,
+    in_session,
+    separate_session,
+)
 from app.jobs.delayed import (
     JobFinished,
     JobRunning,
@@ -45,6 +52,7 @@ __all__ = [
     "JobsTimeout",
     "PoisonValue",
     "QueuePolicy",
+    "SessionNeedsThread",
     "cancel",
     "cancel_many",
     "current_job",
@@ -57,6 +65,7 @@ __all__ = [
     "get_job",
     "get_jobs",
     "get_result",
+    "in_session",
     "job",
     "report_progress",
     "reschedule",

@@ -9,12 +9,14 @@ so jobs that never touch the database pay nothing for it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -27,6 +29,8 @@ from app.db.tenant import TENANT_KEY
 from app.store import actor
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def open_job_session(engine: Engine, message: JobMessage) -> Session:
@@ -96,12 +100,49 @@ def _require() -> JobContext:
 
 
 def current_session() -> Session:
-    """The job's tenant session: its writes commit with the job's completion, or not at all."""
-    return _require().session
+    """The job's tenant session: its writes commit with the job's completion, or not at all.
+
+    In an ``async def`` actor the session is opened by ``await in_session(...)``; opening it
+    here would block the event loop every async job of the process shares (waiting for a
+    pooled connection held by another of those jobs can then never end), so that raises
+    ``SessionNeedsThread``. Once open, it is returned as usual.
+    """
+    ctx = _require()
+    if not ctx.has_session and _on_event_loop():
+        raise SessionNeedsThread(
+            "current_session() cannot open the job's session on the event loop (it would "
+            "block every async job of this worker): use `await in_session(fn, ...)` first, "
+            "which runs fn(session, ...) on a thread")
+    return ctx.session
+
+
+class SessionNeedsThread(RuntimeError):
+    """``current_session()`` was asked to open the job's session on the event loop."""
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def current_tenant() -> uuid.UUID | None:
     return _require().tenant_id
+
+
+async def in_session(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(current_session(), *args, **kwargs)`` on a thread, for ``async def`` actors.
+
+    An async actor runs on its worker process's one event loop, shared by every async job
+    of the process: a database statement made there directly would stall them all while it
+    waits. This runs it on a thread instead, in the job's context, on the job's session (its
+    writes commit with the job's completion, as from a plain actor). The worker gives its
+    event loop one such thread per worker thread, so a job never waits for one.
+    """
+    ctx = _require()
+    return await asyncio.to_thread(lambda: fn(ctx.session, *args, **kwargs))
 
 
 @contextlib.contextmanager

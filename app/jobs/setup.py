@@ -1,7 +1,8 @@
 """Build the broker with its middleware stack; ``configure()`` makes it dramatiq's global.
 
 The stack is chosen deliberately (it is part of every job's cost): dramatiq's AgeLimit,
-TimeLimit and ShutdownNotifications, plus worker leases, maintenance (leader only), the
+TimeLimit, ShutdownNotifications and AsyncIO (one event loop thread per worker process, for
+``async def`` actors; nothing per job), plus worker leases, maintenance (leader only), the
 declarations of our actor options and the job lifecycle, which decides every outcome.
 dramatiq's Retries, Callbacks and Pipelines are left out: retries are the lifecycle's (same
 row, backoff from the queue policy), and callbacks and pipelines would enqueue later from
@@ -14,7 +15,7 @@ import functools
 
 import dramatiq
 from dramatiq import Middleware
-from dramatiq.middleware import AgeLimit, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, AsyncIO, ShutdownNotifications, TimeLimit
 
 from app.broker import PostgresJobsBroker
 from app.broker.leases import WorkerLeases
@@ -35,6 +36,7 @@ def default_middleware() -> list[Middleware]:
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
+        AsyncIO(),
         WorkerLeases(
             lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
             neighbour_rescue=settings.neighbour_rescue,

@@ -13,7 +13,7 @@ import time
 import dramatiq
 from sqlalchemy import text
 
-from app.jobs import current_session, job
+from app.jobs import current_session, in_session, job
 from app.jobs.setup import build_broker
 from bench import asynchttp, sidetables
 
@@ -89,6 +89,6 @@ if has_async_actors():
     async def io_async(i: int) -> None:
         """The same job as an ``async def`` actor: the HTTP call awaits on the event loop."""
         await _http.get(i)
-        current_session().execute(_EFFECT, {"i": i, "pid": os.getpid()})
+        await in_session(lambda s: s.execute(_EFFECT, {"i": i, "pid": os.getpid()}))
 
     ACTORS["io_async"] = io_async

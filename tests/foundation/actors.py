@@ -13,7 +13,10 @@ import time
 import uuid
 from typing import Any
 
+import asyncio
+
 import dramatiq
+import httpx
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -23,7 +26,13 @@ from app.jobs.setup import configure
 broker = configure()
 
 import app.actors  # noqa: E402, F401  (the application's actors share the worker)
-from app.jobs import current_job, current_session, current_tenant, job  # noqa: E402
+from app.jobs import (  # noqa: E402
+    current_job,
+    current_session,
+    current_tenant,
+    in_session,
+    job,
+)
 
 QUEUE = "foundation"
 
@@ -74,6 +83,58 @@ def work(seconds: float = 0.0, first_attempt_only: bool = False) -> None:
 def pause(seconds: float) -> None:
     """Take ``seconds`` without touching the job's session (its completion is grouped)."""
     time.sleep(seconds)  # the job's own work, not a wait on the test
+
+
+_FETCHED = text("INSERT INTO activity_events (tenant_id, event_type, title, source) "
+                "VALUES (:tenant, 'fetched', :title, 'async')")
+
+
+def _write_fetched(session: Any, title: str) -> int:
+    """Write one row as the job's tenant; how many tenants' rows this session can see."""
+    session.execute(_FETCHED, {"tenant": str(current_tenant()), "title": title})
+    return int(session.execute(text("SELECT count(DISTINCT tenant_id) FROM activity_events"))
+               .scalar_one())
+
+
+@job(actor_name="foundation.fetch_and_write", queue_name=QUEUE)
+async def fetch_and_write(url: str, title: str) -> dict[str, Any]:
+    """An ``async def`` actor: await an HTTP call, then write through the job's session."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = (await client.get(url, params={"title": title})).json()
+    visible = await in_session(_write_fetched, title)
+    return {"tenant": str(current_tenant()), "answer": answer, "tenants_visible": visible}
+
+
+@job(actor_name="foundation.fetch_then_fail", queue_name=QUEUE, max_attempts=2,
+     min_backoff=100)
+async def fetch_then_fail(url: str, title: str) -> None:
+    """Writes, then fails: each attempt's write is rolled back with it."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        await client.get(url, params={"title": title})
+    await in_session(_write_fetched, title)
+    raise RuntimeError(f"failed after fetching {title}")
+
+
+@job(actor_name="foundation.fetch_twice", queue_name=QUEUE)
+async def fetch_twice(url: str, title: str) -> None:
+    """Two statements on its session with an await between them (the connection is held)."""
+    await in_session(_write_fetched, f"{title}-a")
+    async with httpx.AsyncClient(timeout=10) as client:
+        await client.get(url, params={"title": title})
+    await in_session(_write_fetched, f"{title}-b")
+
+
+@job(actor_name="foundation.async_direct_session", queue_name=QUEUE, max_attempts=1)
+async def async_direct_session() -> None:
+    """Opens its session on the event loop: refused, with what to do instead."""
+    current_session().execute(text("SELECT 1"))
+
+
+@job(actor_name="foundation.async_overruns", queue_name=QUEUE, max_attempts=1,
+     time_limit=300)
+async def async_overruns(seconds: float) -> None:
+    """Awaits longer than its time limit allows."""
+    await asyncio.sleep(seconds)
 
 
 @job(actor_name="foundation.always_fails", queue_name=QUEUE, max_attempts=3, min_backoff=200)

@@ -19,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from dramatiq import Middleware
+from dramatiq.asyncio import get_event_loop_thread
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -90,7 +92,9 @@ class JobLifecycle(Middleware):
         tens of milliseconds each: visible in their latency, and in the spacing of calls a
         rate-limited actor makes.
         """
-        wanted = min(getattr(worker, "worker_threads", 1), self._pool_size)
+        threads = getattr(worker, "worker_threads", 1)
+        _size_session_threads(threads)
+        wanted = min(threads, self._pool_size)
         try:
             engine = self.engine()
             held = [engine.connect() for _ in range(wanted)]
@@ -259,6 +263,18 @@ class JobLifecycle(Middleware):
                              message.message_id, reason)
             case LeaseLost():
                 pass  # the rescuer counted this job; the warning above says what happened
+
+
+def _size_session_threads(threads: int) -> None:
+    """Give dramatiq's event loop (``async def`` actors) one ``in_session`` thread per worker
+    thread. Each in-flight async job holds a worker thread and runs at most one
+    ``in_session`` at a time, so none waits for a thread while its connection is checked
+    out: with asyncio's default (a few threads), jobs waiting for a pooled connection could
+    take every thread from the jobs holding the connections, and none would finish."""
+    loop_thread = get_event_loop_thread()
+    if loop_thread is not None:
+        loop_thread.loop.set_default_executor(ThreadPoolExecutor(
+            max_workers=max(1, threads), thread_name_prefix="pgjobs-session"))
 
 
 def _discard(session: Session) -> None:

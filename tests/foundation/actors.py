@@ -8,12 +8,11 @@ transaction does), so a test sees attempts that failed or whose worker was kille
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
 from typing import Any
-
-import asyncio
 
 import dramatiq
 import httpx

@@ -43,6 +43,12 @@ def ours_broker() -> StubBroker:
     from app.store.rows import Claimed
 
     middleware = [m for m in ours_default() if type(m).__name__ not in DB_MIDDLEWARE]
+    for m in middleware:
+        if type(m).__name__ == "JobLifecycle":
+            # Its boot warms up database connections: with a development database running
+            # the actor engine connects and then the never-connected broker pool waits out
+            # its timeout (5 s inside the timed run). A no-op job needs neither.
+            m.after_worker_boot = lambda broker, worker: None  # type: ignore[method-assign]
     # Attributes our middleware reads from its broker (limits registry, worker id...) come
     # from a real, never-connected instance of our broker.
     real = PostgresJobsBroker(url="postgresql:///unused", middleware=[])

@@ -102,18 +102,30 @@ def _require() -> JobContext:
 def current_session() -> Session:
     """The job's tenant session: its writes commit with the job's completion, or not at all.
 
-    In an ``async def`` actor the session is opened by ``await in_session(...)``; opening it
-    here would block the event loop every async job of the process shares (waiting for a
-    pooled connection held by another of those jobs can then never end), so that raises
-    ``SessionNeedsThread``. Once open, it is returned as usual.
+    In an ``async def`` actor it may be opened on the event loop (every async job of the
+    process waits that round trip) only if the worker has an actor connection for each of
+    its threads: otherwise opening could wait for a connection held by another async job,
+    which needs the blocked loop to finish, until the pool's timeout. It then raises
+    ``SessionNeedsThread``; ``await in_session(...)`` opens it on a thread whatever the pool.
     """
     ctx = _require()
-    if not ctx.has_session and _on_event_loop():
+    if not ctx.has_session and not _loop_may_open and _on_event_loop():
         raise SessionNeedsThread(
-            "current_session() cannot open the job's session on the event loop (it would "
-            "block every async job of this worker): use `await in_session(fn, ...)` first, "
-            "which runs fn(session, ...) on a thread")
+            "current_session() cannot open the job's session on the event loop: this worker "
+            "has fewer actor connections than threads, so it could stall every async job. Use "
+            "`await in_session(fn, ...)` (runs fn(session, ...) on a thread), or give the "
+            "worker a connection per thread (JOBS_WORKER_POOL_SIZE >= threads + 2)")
     return ctx.session
+
+
+#: Set at worker boot: whether the actor pool has a connection for every worker thread.
+_loop_may_open = True
+
+
+def allow_sessions_on_loop(allowed: bool) -> None:
+    """Whether ``current_session()`` may open a job's session on the event loop."""
+    global _loop_may_open
+    _loop_may_open = allowed
 
 
 class SessionNeedsThread(RuntimeError):

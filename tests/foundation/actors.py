@@ -124,9 +124,10 @@ async def fetch_twice(url: str, title: str) -> None:
 
 
 @job(actor_name="foundation.async_direct_session", queue_name=QUEUE, max_attempts=1)
-async def async_direct_session() -> None:
-    """Opens its session on the event loop: refused, with what to do instead."""
-    current_session().execute(text("SELECT 1"))
+async def async_direct_session() -> str:
+    """Opens its session on the event loop, as a plain actor would: the tenant it sees."""
+    await asyncio.sleep(0.01)
+    return str(current_session().execute(text("SELECT pgjobs.current_tenant()")).scalar())
 
 
 @job(actor_name="foundation.async_overruns", queue_name=QUEUE, max_attempts=1,

@@ -32,7 +32,7 @@ from app.broker.broker import BROKER_POOL_SIZE
 from app.broker.message import JobMessage
 from app.db.engine import actor_engine, raw_connection
 from app.jobs import events, metrics
-from app.jobs.context import JobContext, _current, open_job_session
+from app.jobs.context import JobContext, _current, allow_sessions_on_loop, open_job_session
 from app.jobs.errors import PoisonValue
 from app.jobs.hooks import FailedAttempt, describe
 from app.jobs.outcome import (
@@ -94,6 +94,7 @@ class JobLifecycle(Middleware):
         """
         threads = getattr(worker, "worker_threads", 1)
         _size_session_threads(threads)
+        allow_sessions_on_loop(self._pool_size >= threads)
         wanted = min(threads, self._pool_size)
         try:
             engine = self.engine()

@@ -73,11 +73,28 @@ def free_port() -> int:
 
 # --- the open-loop client: raw HTTP/1.1 on keep-alive connections ---------------------------
 
-async def _exchange(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
-                    port: int, request: bytes) -> int:
-    reader, writer = conns.pop() if conns else await asyncio.open_connection("127.0.0.1", port)
+Conns = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+
+
+async def _exchange(conns: Conns, port: int, request: bytes) -> int:
+    """One request; on a kept-alive connection the server closed meanwhile (uvicorn closes
+    those idle for 5 s), once more on a new connection, as HTTP clients do."""
+    if conns:
+        reader, writer = conns.pop()
+        try:
+            return await _send(conns, reader, writer, request)
+        except (OSError, asyncio.IncompleteReadError):
+            writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    return await _send(conns, reader, writer, request)
+
+
+async def _send(conns: Conns, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                request: bytes) -> int:
     writer.write(request)
     status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionResetError("the server closed the connection")
     length = 0
     while True:
         line = await reader.readline()
@@ -94,7 +111,7 @@ async def _exchange(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter
 
 async def open_loop(port: int, requests: list[bytes], rate: int, warmup: int,
                     run: Run) -> None:
-    conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    conns: Conns = []
     loop = asyncio.get_running_loop()
     tasks = []
     start = loop.time() + 0.1

@@ -9,6 +9,7 @@ and a dead letter (the attempt history keeps each failed attempt's start).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,19 @@ def test_retries_and_dead_letters_record_when_each_attempt_started(
     assert (history[0][2] - slow_started).total_seconds() >= PAUSE - 0.01, history
     (row_started,) = _starts(db, [failing])
     assert row_started == history[-1][2]
+
+
+def test_a_reported_start_stays_between_the_claim_and_now(db: TestDB) -> None:
+    """A worker's clock (or an actor passing its own value to ``complete_job``) cannot put
+    a start before the claim or after the completion."""
+    claimed = db.scalar("SELECT now() - interval '1 minute'")
+
+    def bounded(reported: Any) -> Any:
+        return db.scalar("SELECT pgjobs.started_between(%s, %s)", (claimed, reported))
+
+    assert bounded(None) == claimed
+    assert bounded(claimed - timedelta(days=365)) == claimed
+    far = bounded(claimed + timedelta(days=365))
+    assert claimed < far <= db.scalar("SELECT now()")  # the statement's own time
+    inside = claimed + timedelta(seconds=30)
+    assert bounded(inside) == inside

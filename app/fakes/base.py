@@ -50,16 +50,15 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-class FakeServer:
+class LocalServer:
+    """The lifetime of a threaded HTTP server on 127.0.0.1 and a free port, in a thread of
+    this process; a subclass answers each request in ``_serve``."""
+
     name = "fake"
 
     def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-
-    # -- lifetime -------------------------------------------------------------------------
 
     def start(self) -> Self:
         fake = self
@@ -96,6 +95,18 @@ class FakeServer:
         assert self._server is not None, "start() the fake first"
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+
+class FakeServer(LocalServer):
+    """Records every request and lets a subclass answer it (``answer``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
 
     # -- requests -------------------------------------------------------------------------
 

@@ -20,9 +20,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from app.fakes.base import LocalServer
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,14 @@ def server_error() -> Scripted:
     return Scripted(503, 0, "Service Unavailable")
 
 
-class FakeProvider:
+class FakeProvider(LocalServer):
     """The server and its records; subclasses speak one provider's protocol."""
 
     kind = "fake"
 
     def __init__(self, *, token: str = "fake-token") -> None:
+        super().__init__()
+        self.name = f"fake-{self.kind}"
         self.token = token
         self.requests: list[Received] = []
         self.sent: list[Sent] = []
@@ -80,46 +84,9 @@ class FakeProvider:
         self.next_responses: deque[Scripted] = deque()
         self.on_accept: Callable[[Sent], None] | None = None
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------
-
-    def start(self) -> FakeProvider:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                fake._handle(self, "POST")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # quiet: tests read ``requests`` instead
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name=f"fake-{self.kind}",
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeProvider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        self._handle(handler, handler.command)
 
     def sends(self) -> list[Received]:
         """The send requests received (repeats with the same key included)."""

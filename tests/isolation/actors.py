@@ -199,6 +199,9 @@ def attack(victim: dict[str, Any]) -> dict[str, Any]:
             "keys": "SELECT * FROM pgjobs.keys",
             "enter_b_job": "SELECT * FROM pgjobs.enter_job(CAST(:b AS uuid), 'guess')",
             "complete_b_job": "SELECT pgjobs.complete_job(CAST(:b AS uuid), 'guess', NULL)",
+            "complete_b_job_started": "SELECT pgjobs.complete_job(CAST(:b AS uuid), 'guess', "
+                                      "NULL, now() - interval '1 day')",
+            "started_between": "SELECT pgjobs.started_between(now(), now())",
             "cancel_b_jobs": "SELECT * FROM pgjobs.cancel_jobs(CAST(:ids AS uuid[]))",
             "retry_b_jobs": "SELECT * FROM pgjobs.retry_jobs(CAST(:ids AS uuid[]))",
             "internal_cancel": "SELECT * FROM pgjobs._cancel(CAST(:ids AS uuid[]), 'x', NULL)",

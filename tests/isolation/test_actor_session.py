@@ -49,12 +49,14 @@ def test_writes_for_another_tenant_and_the_internal_functions_are_refused(
     # The job table has no INSERT, UPDATE or DELETE for actor sessions; the broker's and the
     # owner's functions cannot be called; a tenant option is refused by the insert path.
     for name in ("update", "delete", "insert_for_b", "insert_running_own", "enqueue_for_tenants",
-                 "lease_token", "keys", "internal_cancel", "internal_rerun", "tenants_update"):
+                 "lease_token", "keys", "internal_cancel", "internal_rerun", "tenants_update",
+                 "started_between"):
         assert writes[name] == {"refused": PERMISSION_DENIED}, name
     assert writes["enqueue_with_tenant_option"] == {"refused": "22023"}
     assert writes["fan_out"] == {"refused": PERMISSION_DENIED}  # not a system job
     assert writes["enter_b_job"] == {"refused": "PJ001"}  # no lease of B's job
     assert writes["complete_b_job"] == {"refused": "PJ001"}
+    assert writes["complete_b_job_started"] == {"refused": "PJ001"}  # a start does not help
     # The tenant-scoped control functions act on the caller's tenant only: B's ids are
     # simply not there.
     assert writes["cancel_b_jobs"] == [] and writes["retry_b_jobs"] == []

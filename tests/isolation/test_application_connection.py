@@ -94,6 +94,8 @@ def test_reads_of_another_tenant_return_nothing(
     "SELECT * FROM pgjobs._insert(ARRAY['{}'::jsonb], ARRAY[NULL::float8], ARRAY[%(b)s::uuid])",
     "SELECT * FROM pgjobs.enter_job(%(b)s, 'guess')",
     "SELECT pgjobs.complete_job(%(b)s, 'guess', NULL)",
+    "SELECT pgjobs.complete_job(%(b)s, 'guess', NULL, now())",
+    "SELECT pgjobs.started_between(now(), now())",
     "SELECT pgjobs.lease_token(%(b)s, 1, NULL)",
     "SELECT * FROM pgjobs.keys",
     "SELECT * FROM pgjobs._cancel(ARRAY[%(b)s::uuid], 'x', NULL)",

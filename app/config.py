@@ -102,7 +102,9 @@ class Settings:
         ]
 
 
-def _float(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
+    """The number in environment variable ``name`` (``default`` when unset or empty), or a
+    ValueError naming the variable and its bad value."""
     raw = os.environ.get(name)
     try:
         return float(raw) if raw else default
@@ -166,19 +168,19 @@ def get_settings() -> Settings:
                                    "APP_USER_PASSWORD"),
         worker_direct_url=_direct_url("WORKER_DIRECT_URL", worker_url, poolers, owner_direct,
                                       WORKER_ROLE, "APP_WORKER_PASSWORD"),
-        connect_timeout=_float("JOBS_CONNECT_TIMEOUT", 5),
-        pool_timeout=_float("JOBS_POOL_TIMEOUT", 5),
-        worker_pool_size=int(_float("JOBS_WORKER_POOL_SIZE", 10)),
-        lease_seconds=_float("JOBS_LEASE_SECONDS", 10),
-        heartbeat_seconds=_float("JOBS_HEARTBEAT_SECONDS", 2),
-        claim_batch=int(_float("JOBS_CLAIM_BATCH", 200)),
-        claim_sweep_seconds=_float("JOBS_CLAIM_SWEEP_SECONDS", 1),
-        claim_floors_after=_float("JOBS_CLAIM_FLOORS_AFTER_MS", 2) / 1000,
-        poll_seconds=_float("JOBS_POLL_SECONDS", 5),
-        shutdown_timeout_seconds=_float("JOBS_SHUTDOWN_TIMEOUT", 30),
-        metrics_port=int(_float("JOBS_METRICS_PORT", 0)),
-        maintenance_seconds=_float("JOBS_MAINTENANCE_SECONDS", 5),
-        retention_batch=int(_float("JOBS_RETENTION_BATCH", 500)),
+        connect_timeout=env_number("JOBS_CONNECT_TIMEOUT", 5),
+        pool_timeout=env_number("JOBS_POOL_TIMEOUT", 5),
+        worker_pool_size=int(env_number("JOBS_WORKER_POOL_SIZE", 10)),
+        lease_seconds=env_number("JOBS_LEASE_SECONDS", 10),
+        heartbeat_seconds=env_number("JOBS_HEARTBEAT_SECONDS", 2),
+        claim_batch=int(env_number("JOBS_CLAIM_BATCH", 200)),
+        claim_sweep_seconds=env_number("JOBS_CLAIM_SWEEP_SECONDS", 1),
+        claim_floors_after=env_number("JOBS_CLAIM_FLOORS_AFTER_MS", 2) / 1000,
+        poll_seconds=env_number("JOBS_POLL_SECONDS", 5),
+        shutdown_timeout_seconds=env_number("JOBS_SHUTDOWN_TIMEOUT", 30),
+        metrics_port=int(env_number("JOBS_METRICS_PORT", 0)),
+        maintenance_seconds=env_number("JOBS_MAINTENANCE_SECONDS", 5),
+        retention_batch=int(env_number("JOBS_RETENTION_BATCH", 500)),
         events_log_level=os.environ.get("JOBS_EVENTS_LOG_LEVEL", "DEBUG").upper(),
         neighbour_rescue=os.environ.get("JOBS_NEIGHBOUR_RESCUE", "1") not in ("0", "false"),
     )

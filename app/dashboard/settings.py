@@ -7,15 +7,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.config import env_number
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -79,10 +73,10 @@ class DashboardSettings:
     @classmethod
     def from_env(cls) -> DashboardSettings:
         host = os.environ.get("DASHBOARD_HOST", "127.0.0.1")
-        port = int(_number("DASHBOARD_PORT", 8001))
+        port = int(env_number("DASHBOARD_PORT", 8001))
         if not 0 < port < 65536:
             raise ValueError(f"DASHBOARD_PORT must be a TCP port, got {port}")
-        batch = int(_number("DASHBOARD_BATCH", 500))
+        batch = int(env_number("DASHBOARD_BATCH", 500))
         if batch < 1:
             raise ValueError(f"DASHBOARD_BATCH must be at least 1, got {batch}")
         return cls(
@@ -91,11 +85,11 @@ class DashboardSettings:
             operators=os.environ.get("DASHBOARD_OPERATORS", ""),
             secret_key=os.environ.get("DASHBOARD_SECRET_KEY") or local_secret(),
             secure_cookie=_flag("DASHBOARD_SECURE_COOKIE", host not in LOCAL_HOSTS),
-            session_seconds=_number("DASHBOARD_SESSION_HOURS", 12) * 3600,
-            login_attempts=int(_number("DASHBOARD_LOGIN_ATTEMPTS", 5)),
-            login_window_seconds=_number("DASHBOARD_LOGIN_WINDOW", 300),
+            session_seconds=env_number("DASHBOARD_SESSION_HOURS", 12) * 3600,
+            login_attempts=int(env_number("DASHBOARD_LOGIN_ATTEMPTS", 5)),
+            login_window_seconds=env_number("DASHBOARD_LOGIN_WINDOW", 300),
             batch_size=batch,
-            page_size=int(_number("DASHBOARD_PAGE_SIZE", 50)),
-            live_interval=_number("DASHBOARD_LIVE_INTERVAL", 1.0),
+            page_size=int(env_number("DASHBOARD_PAGE_SIZE", 50)),
+            live_interval=env_number("DASHBOARD_LIVE_INTERVAL", 1.0),
             mask_fields=os.environ.get("DASHBOARD_MASK_FIELDS", ""),
         )

@@ -8,20 +8,12 @@ from functools import lru_cache
 
 from sqlalchemy.engine import make_url
 
-from app.config import get_settings
+from app.config import env_number, get_settings
 from app.db.connections import session_url
 from app.db.pooler import DirectUrlRequired, describe
 
 #: The intake's session feature, named in the start-up error behind a transaction pooler.
 LISTENING = "the intake's LISTEN connection (activity feed, credential changes)"
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -53,28 +45,28 @@ class IntakeSettings:
     @classmethod
     def from_env(cls) -> IntakeSettings:
         app_url = get_settings().app_database_url
-        timeout = int(_number("INTAKE_DB_TIMEOUT_SECONDS", 5))
+        timeout = int(env_number("INTAKE_DB_TIMEOUT_SECONDS", 5))
         url = make_url(app_url).update_query_dict({
             "connect_timeout": str(max(1, timeout)),
             "options": f"-c statement_timeout={timeout * 1000}",
             "application_name": "pgjobs-intake",
         })
-        workers = int(_number("INTAKE_WORKERS", 2))
+        workers = int(env_number("INTAKE_WORKERS", 2))
         if workers < 1:
             raise ValueError(f"INTAKE_WORKERS must be at least 1, got {workers}")
         return cls(
             host=os.environ.get("INTAKE_HOST", "127.0.0.1"),
-            port=int(_number("INTAKE_PORT", 8000)),
+            port=int(env_number("INTAKE_PORT", 8000)),
             workers=workers,
-            max_body_bytes=int(_number("INTAKE_MAX_BODY_BYTES", 1024 * 1024)),
-            slack_tolerance_seconds=_number("INTAKE_SLACK_TOLERANCE_SECONDS", 300),
-            retry_after_seconds=int(_number("INTAKE_RETRY_AFTER_SECONDS", 5)),
-            credentials_cache_seconds=_number("INTAKE_CREDENTIALS_CACHE_SECONDS", 30),
+            max_body_bytes=int(env_number("INTAKE_MAX_BODY_BYTES", 1024 * 1024)),
+            slack_tolerance_seconds=env_number("INTAKE_SLACK_TOLERANCE_SECONDS", 300),
+            retry_after_seconds=int(env_number("INTAKE_RETRY_AFTER_SECONDS", 5)),
+            credentials_cache_seconds=env_number("INTAKE_CREDENTIALS_CACHE_SECONDS", 30),
             database_url=url.render_as_string(hide_password=False),
-            pool_size=int(_number("INTAKE_DB_POOL_SIZE", 10)),
+            pool_size=int(env_number("INTAKE_DB_POOL_SIZE", 10)),
             listen_url=_listen_url(app_url),
-            keepalive_seconds=_number("INTAKE_SSE_KEEPALIVE_SECONDS", 15),
-            feed_poll_seconds=_number("INTAKE_SSE_POLL_SECONDS", 5),
+            keepalive_seconds=env_number("INTAKE_SSE_KEEPALIVE_SECONDS", 15),
+            feed_poll_seconds=env_number("INTAKE_SSE_POLL_SECONDS", 5),
             log_level=os.environ.get("INTAKE_LOG_LEVEL", "INFO").upper(),
         )
 

@@ -11,15 +11,13 @@ import ssl
 from dataclasses import dataclass
 from functools import lru_cache
 
+from app.config import env_number
+
 
 def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    value = env_number(name, default)
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}")
+        raise ValueError(f"{name} must be positive, got {os.environ.get(name)!r}")
     return value
 
 

@@ -11,18 +11,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from app.config import env_number
 from app.providers import http
 from app.providers.errors import PermanentError
 
 PROVIDER = "model"
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -41,11 +34,11 @@ class ModelSettings:
             api_key=os.environ.get("AI_MODEL_API_KEY") or None,
             model=os.environ.get("AI_MODEL_NAME", "gpt-4o-mini"),
             timeouts=http.Timeouts(
-                connect=_float("AI_MODEL_CONNECT_TIMEOUT_SECONDS", 5.0),
-                read=_float("AI_MODEL_TIMEOUT_SECONDS", 60.0),
+                connect=env_number("AI_MODEL_CONNECT_TIMEOUT_SECONDS", 5.0),
+                read=env_number("AI_MODEL_TIMEOUT_SECONDS", 60.0),
             ),
-            max_tokens=int(_float("AI_MODEL_MAX_TOKENS", 800)),
-            temperature=_float("AI_MODEL_TEMPERATURE", 0.3),
+            max_tokens=int(env_number("AI_MODEL_MAX_TOKENS", 800)),
+            temperature=env_number("AI_MODEL_TEMPERATURE", 0.3),
         )
 
     def __repr__(self) -> str:  # never print the key

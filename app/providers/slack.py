@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from app.config import env_number
 from app.providers import http
 from app.providers.errors import PermanentError, RateLimited, RetryableError
 
@@ -28,11 +29,7 @@ class SlackSettings:
 
     @classmethod
     def from_env(cls) -> SlackSettings:
-        raw = os.environ.get("SLACK_TIMEOUT_SECONDS")
-        try:
-            read = float(raw) if raw else 10.0
-        except ValueError:
-            raise ValueError(f"SLACK_TIMEOUT_SECONDS must be a number, got {raw!r}") from None
+        read = env_number("SLACK_TIMEOUT_SECONDS", 10.0)
         return cls(base_url=os.environ.get("SLACK_API_BASE_URL", "https://slack.com/api"),
                    timeouts=http.Timeouts(connect=5.0, read=read))
 

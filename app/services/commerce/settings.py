@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+from app.config import env_number
 from app.providers.http import Timeouts
-
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -25,11 +17,11 @@ class CommerceSettings:
 
     @classmethod
     def from_env(cls) -> CommerceSettings:
-        page_size = int(_number("COMMERCE_PAGE_SIZE", 50))
+        page_size = int(env_number("COMMERCE_PAGE_SIZE", 50))
         if not 1 <= page_size <= 250:
             raise ValueError(f"COMMERCE_PAGE_SIZE must be within 1..250, got {page_size}")
         return cls(
-            timeouts=Timeouts(connect=_number("COMMERCE_CONNECT_TIMEOUT_SECONDS", 5.0),
-                              read=_number("COMMERCE_TIMEOUT_SECONDS", 30.0)),
+            timeouts=Timeouts(connect=env_number("COMMERCE_CONNECT_TIMEOUT_SECONDS", 5.0),
+                              read=env_number("COMMERCE_TIMEOUT_SECONDS", 30.0)),
             page_size=page_size,
         )

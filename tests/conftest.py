@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dramatiq
 import psycopg
@@ -21,7 +21,7 @@ from psycopg import sql
 
 from app.config import get_settings
 from app.db.engine import dispose_engines
-from tests.support import ROLE_AND_POOLER_ENVS, ROOT, TestDB, with_database
+from tests.support import ROLE_AND_POOLER_ENVS, ROOT, Run, TestDB, with_database
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +106,17 @@ def worker(broker: dramatiq.Broker) -> Iterator[dramatiq.Worker]:
     w.start()
     yield w
     w.stop(timeout=10_000)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
+    """``cli("stats", "--json")``: exit code, stdout and stderr of one ``pgjobs`` command,
+    run in-process."""
+    from app.ops.cli import main
+
+    def run(*argv: object) -> Run:
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run

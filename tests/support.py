@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -132,3 +133,16 @@ def workers_alive(db: TestDB) -> int:
 
 def job_states(db: TestDB) -> dict[str, int]:
     return dict(db.query('SELECT "state"::text, count(*) FROM dramatiq.queue GROUP BY 1'))
+
+
+@dataclass
+class Run:
+    """What one in-process CLI command did (the ``cli`` fixture)."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)

@@ -3,7 +3,6 @@ Slack installation or store channels, worker environments pointing at the fakes.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +16,6 @@ from cryptography.fernet import Fernet
 from app import sealing
 from app.db.tenant import tenant_session
 from app.fakes import FakeCarrier, FakeModel, FakeShopify, FakeSlack, FakeWooCommerce
-from app.ops.cli import main
 from app.services.assistant.workspaces import install_workspace
 from app.services.commerce.channels import add_channel
 from tests.support import TestDB
@@ -120,27 +118,6 @@ def mention(team: str, text: str, event_id: str, *, user: str = "U1", channel: s
             "authorizations": [{"team_id": team, "user_id": f"B{team}", "is_bot": True}]}
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
-    """``cli("tenants", "list", "--json")``: exit code, stdout and stderr of one command."""
-
-    def run(*argv: object) -> Run:
-        code = main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def holds_for(seconds: float, condition: Callable[[], bool], message: str) -> None:

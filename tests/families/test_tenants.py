@@ -13,8 +13,7 @@ from app import tenants
 from app.actors.activity import publish
 from app.db.tenant import tenant_session
 from app.jobs import enqueue
-from tests.families.conftest import Run
-from tests.support import TestDB, wait_for
+from tests.support import Run, TestDB, wait_for
 
 Cli = Callable[..., Run]
 

@@ -12,9 +12,8 @@ import pytest
 
 from app.config import get_settings
 from app.store.channels import parse_events
-from tests.ops.conftest import Run
 from tests.ops.rows import STATUSES, add_job, add_worker, status_of
-from tests.support import ROOT, TestDB, with_database
+from tests.support import ROOT, Run, TestDB, with_database
 
 Cli = Callable[..., Run]
 

@@ -11,9 +11,8 @@ import pytest
 
 from app.jobs import enqueue_many
 from tests.ops import actors
-from tests.ops.conftest import Run
 from tests.ops.rows import status_of
-from tests.support import TestDB, wait_for
+from tests.support import Run, TestDB, wait_for
 
 Cli = Callable[..., Run]
 

@@ -8,9 +8,8 @@ import dramatiq
 import pytest
 
 from app.config import get_settings
-from tests.ops.conftest import Run
 from tests.ops.rows import add_job, add_worker
-from tests.support import TestDB, with_database
+from tests.support import Run, TestDB, with_database
 
 Cli = Callable[..., Run]
 

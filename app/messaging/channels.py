@@ -92,7 +92,7 @@ def build(
     config: MessagingSettings,
 ) -> OutboundProvider:
     checked = _checked(channel, provider, settings)
-    timeouts = Timeouts(connect=config.connect_timeout, total=config.timeout)
+    timeouts = Timeouts(connect=config.connect_timeout, read=config.timeout)
     if isinstance(checked, SmtpSettings):
         return SmtpEmail(checked, secret, tls_context=config.tls_context())
     if isinstance(checked, TwilioSettings):

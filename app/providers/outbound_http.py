@@ -8,24 +8,20 @@ request that went out and then timed out or lost its connection may have been ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from app.providers import http
+from app.providers.http import Timeouts
 from app.providers.outbound import TransientProviderError
 
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 5.0
-    total: float = 10.0
+__all__ = ["Timeouts", "client", "json_body", "retry_after", "transport_error"]
 
 
 def client(timeouts: Timeouts) -> httpx.Client:
     """The process's shared client for these timeouts (adapters pass absolute URLs)."""
-    return http.client("", http.Timeouts(connect=timeouts.connect, read=timeouts.total))
+    return http.client("", timeouts)
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -29,7 +29,7 @@ from app.providers.twilio import TwilioSettings, TwilioSms
 from app.providers.whatsapp import WhatsAppCloud, WhatsAppSettings
 from tests.messaging.tls import self_signed, server_context
 
-FAST = Timeouts(connect=1.0, total=1.0)
+FAST = Timeouts(connect=1.0, read=1.0)
 
 
 def sms(key: str = "k-1", to: str = "+15551238001") -> OutboundMessage:

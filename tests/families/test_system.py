@@ -23,7 +23,6 @@ from app.jobs.policies import policy_for
 from app.services.commerce.payloads import sync_key
 from tests.families.conftest import (
     FAST,
-    Run,
     carrier_channel,
     commerce_env,
     holds_for,
@@ -32,7 +31,7 @@ from tests.families.conftest import (
 )
 from tests.families.test_commerce_webhooks import event, receive
 from tests.families.test_shipments import request
-from tests.support import TestDB, wait_for
+from tests.support import Run, TestDB, wait_for
 
 Cli = Callable[..., Run]
 QUEUES = ["shopify-sync", "woocommerce-sync", "webhook-processing", "channel-sync",

@@ -46,21 +46,29 @@ def raw_connection(target: Target) -> psycopg.Connection:
     return raw
 
 
-_engines: dict[tuple[str, int, str, bool], Engine] = {}
+_engines: dict[tuple[str, int, str, bool, bool], Engine] = {}
 _lock = threading.Lock()
 
 
 def engine_for(
-    url: str, pool_size: int = 5, *, name: str = "pgjobs-app", pre_ping: bool = True
+    url: str, pool_size: int = 5, *, name: str = "pgjobs-app", pre_ping: bool = True,
+    explicit_begin: bool = False,
 ) -> Engine:
-    """One engine per (URL, pool size, purpose) in this process."""
-    key = (url, pool_size, name, pre_ping)
+    """One engine per (URL, pool size, purpose) in this process.
+
+    ``explicit_begin``: its connections are in autocommit mode and whoever opens a session
+    sends ``BEGIN`` with its first statement (``app.store.actor.enter``), saving psycopg's
+    separate round trip for it. Not behind a transaction pooler, where the ``begin`` event
+    must set the transaction's options first.
+    """
+    key = (url, pool_size, name, pre_ping, explicit_begin)
     engine = _engines.get(key)
     if engine is None:
         with _lock:
             engine = _engines.get(key)
             if engine is None:
-                engine = _engines[key] = _create(url, pool_size, name, pre_ping)
+                engine = _engines[key] = _create(url, pool_size, name, pre_ping,
+                                                 explicit_begin)
     return engine
 
 
@@ -69,14 +77,24 @@ def engine_for(
 #: advisory locks, LISTENs, open cursors. ``DISCARD ALL`` without dropping cached plans
 #: (they are the same for every tenant and costly to rebuild); what the README (Deployment)
 #: has PgBouncer run after every transaction.
-SESSION_RESET = ("RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; "
-                 "DISCARD SEQUENCES; UNLISTEN *; SELECT pg_advisory_unlock_all(); CLOSE ALL")
+RESET_STATEMENTS = ("RESET ALL", "SET SESSION AUTHORIZATION DEFAULT", "DISCARD TEMP",
+                    "DISCARD SEQUENCES", "UNLISTEN *", "SELECT pg_advisory_unlock_all()",
+                    "CLOSE ALL")
+SESSION_RESET = "; ".join(RESET_STATEMENTS)
+
+#: Set in a pooled connection's ``info`` when its session was reset in the transaction that
+#: just committed (``reset_in_commit``): its return to the pool then needs no round trip.
+_RESET_DONE = "pgjobs_reset_done"
 
 
-def _reset_session(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+def _reset_session(dbapi_connection: Any, record: Any, _state: Any) -> None:
     """On every return to the pool: end the transaction, then reset the session (one round
-    trip, outside any transaction so that nothing rolls it back)."""
+    trip, outside any transaction so that nothing rolls it back), unless the session was
+    reset as part of its last commit and nothing ran since."""
     if dbapi_connection is None:
+        return
+    done = record is not None and record.info.pop(_RESET_DONE, False)
+    if done and dbapi_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         return
     dbapi_connection.rollback()
     autocommit = dbapi_connection.autocommit
@@ -87,13 +105,32 @@ def _reset_session(dbapi_connection: Any, _record: Any, _state: Any) -> None:
         dbapi_connection.autocommit = autocommit
 
 
-def _create(url: str, pool_size: int, name: str, pre_ping: bool) -> Engine:
+def reset_in_commit(session: Session) -> tuple[str, ...]:
+    """The statements that reset ``session``'s connection for the pool's next user, for its
+    caller to run just before its ``COMMIT`` (in the same round trip), or () when its engine
+    does not reset (behind a pooler). Call ``mark_reset`` once that commit succeeded."""
+    engine = session.get_bind()
+    if isinstance(engine, Engine) and event.contains(engine.pool, "reset", _reset_session):
+        return RESET_STATEMENTS
+    return ()
+
+
+def mark_reset(session: Session) -> None:
+    """``session``'s connection was reset in the transaction that just committed: its
+    return to the pool, next, skips the reset (unless a transaction was opened since)."""
+    session.connection().connection.info[_RESET_DONE] = True
+
+
+def _create(url: str, pool_size: int, name: str, pre_ping: bool, explicit_begin: bool) -> Engine:
     per_transaction: list[tuple[str, str]] = []
     pooled = get_settings().is_pooled(url)
     if pooled:
         url, per_transaction = transaction_options(url)
+    extra: dict[str, Any] = {}
+    if explicit_begin and not pooled:
+        extra["isolation_level"] = "AUTOCOMMIT"
     engine = create_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=0,
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=0, **extra,
         pool_pre_ping=pre_ping, pool_timeout=get_settings().pool_timeout,
         connect_args=connect_kwargs(name, url),
         # Statement parameters are payload data: never in errors or logs.
@@ -158,7 +195,10 @@ def actor_engine(pool_size: int) -> Engine:
     """Actor sessions: ``app_actor``, one connection per running job at most.
 
     No pre-ping (a round trip per job): the session's first statement opens the job's
-    context, and a connection found dead there is replaced before the actor sees it.
+    context, and a connection found dead there is replaced before the actor sees it. Its
+    ``BEGIN`` is sent with that statement, and the completion resets the session with its
+    ``COMMIT`` (``app.store.actor``): a job's transaction costs its own statements plus two
+    round trips.
     """
     return engine_for(get_settings().actor_database_url, pool_size, name="pgjobs-actor",
-                      pre_ping=False)
+                      pre_ping=False, explicit_begin=True)

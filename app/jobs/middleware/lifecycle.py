@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.broker.broker import BROKER_POOL_SIZE
 from app.broker.message import JobMessage
-from app.db.engine import actor_engine, raw_connection
+from app.db.engine import actor_engine, mark_reset, raw_connection, reset_in_commit
 from app.jobs import events, metrics
 from app.jobs.context import JobContext, _current, allow_sessions_on_loop, open_job_session
 from app.jobs.errors import PoisonValue
@@ -189,8 +189,11 @@ class JobLifecycle(Middleware):
             if session is None:
                 return Completed(result)
             try:
+                reset = reset_in_commit(session)
                 actor.complete_and_commit(raw_connection(session), message.message_id,
-                                          message.lease, result, message.began)
+                                          message.lease, result, message.began, reset=reset)
+                if reset:
+                    mark_reset(session)
                 return Completed(result, in_transaction=True)
             except Exception as exc:
                 if actor.is_lease_lost(exc):

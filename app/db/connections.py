@@ -89,11 +89,19 @@ def connect(
     return psycopg.connect(url, autocommit=autocommit, **options)
 
 
+#: How long one reconnection attempt of a pool keeps trying. psycopg_pool doubles its delay
+#: between tries (1, 2, 4, 8 s ...) for up to 5 minutes by default, so a worker could sit
+#: idle for many seconds after PostgreSQL is back; given up this soon, the next checkout
+#: (the consumer retries every half second) starts a fresh attempt with a 1 s delay.
+RECONNECT_SECONDS = 2.0
+
+
 def make_pool(url: str, *, name: str, max_size: int) -> ConnectionPool:
     """A lazily opened autocommit pool (no I/O until first use), bounded wait for a connection.
 
     No check on checkout (it would cost a round trip per statement): a connection that
-    broke in use is discarded, and callers of idempotent statements retry once.
+    broke in use is discarded, and callers of idempotent statements retry once. Reconnects
+    within about a second of the server being back (RECONNECT_SECONDS).
     """
     settings = get_settings()
     return ConnectionPool(
@@ -104,4 +112,5 @@ def make_pool(url: str, *, name: str, max_size: int) -> ConnectionPool:
         open=False,
         name=name,
         timeout=settings.pool_timeout,
+        reconnect_timeout=RECONNECT_SECONDS,
     )

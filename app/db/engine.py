@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+import weakref
 from typing import Any
 
 import psycopg
@@ -82,20 +83,23 @@ RESET_STATEMENTS = ("RESET ALL", "SET SESSION AUTHORIZATION DEFAULT", "DISCARD T
                     "CLOSE ALL")
 SESSION_RESET = "; ".join(RESET_STATEMENTS)
 
-#: Set in a pooled connection's ``info`` when its session was reset in the transaction that
-#: just committed (``reset_in_commit``): its return to the pool then needs no round trip.
-_RESET_DONE = "pgjobs_reset_done"
+#: Connections whose engine resets them on return, and those of them whose session was reset
+#: in the transaction that just committed (``mark_reset``): their return then needs no
+#: round trip. Keyed by the psycopg connection, which the actor path holds anyway.
+_resetting: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+_reset_done: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
 
-def _reset_session(dbapi_connection: Any, record: Any, _state: Any) -> None:
+def _reset_session(dbapi_connection: Any, _record: Any, _state: Any) -> None:
     """On every return to the pool: end the transaction, then reset the session (one round
     trip, outside any transaction so that nothing rolls it back), unless the session was
-    reset as part of its last commit and nothing ran since."""
+    reset as part of its last commit and no transaction was opened since."""
     if dbapi_connection is None:
         return
-    done = record is not None and record.info.pop(_RESET_DONE, False)
-    if done and dbapi_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        return
+    if dbapi_connection in _reset_done:
+        _reset_done.discard(dbapi_connection)
+        if dbapi_connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            return
     dbapi_connection.rollback()
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
@@ -105,20 +109,18 @@ def _reset_session(dbapi_connection: Any, record: Any, _state: Any) -> None:
         dbapi_connection.autocommit = autocommit
 
 
-def reset_in_commit(session: Session) -> tuple[str, ...]:
-    """The statements that reset ``session``'s connection for the pool's next user, for its
-    caller to run just before its ``COMMIT`` (in the same round trip), or () when its engine
-    does not reset (behind a pooler). Call ``mark_reset`` once that commit succeeded."""
-    engine = session.get_bind()
-    if isinstance(engine, Engine) and event.contains(engine.pool, "reset", _reset_session):
-        return RESET_STATEMENTS
-    return ()
+def reset_in_commit(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
+    """The statements that reset ``conn`` (a pooled connection, checked out) for the pool's
+    next user, for its caller to run just before its ``COMMIT`` (in the same round trip),
+    or () when its engine does not reset (behind a pooler). Call ``mark_reset`` once that
+    commit succeeded."""
+    return RESET_STATEMENTS if conn in _resetting else ()
 
 
-def mark_reset(session: Session) -> None:
-    """``session``'s connection was reset in the transaction that just committed: its
-    return to the pool, next, skips the reset (unless a transaction was opened since)."""
-    session.connection().connection.info[_RESET_DONE] = True
+def mark_reset(conn: psycopg.Connection[Any]) -> None:
+    """``conn``'s session was reset in the transaction that just committed: its return to
+    the pool, next, skips the reset (unless a transaction was opened since)."""
+    _reset_done.add(conn)
 
 
 def _create(url: str, pool_size: int, name: str, pre_ping: bool, explicit_begin: bool) -> Engine:
@@ -138,6 +140,7 @@ def _create(url: str, pool_size: int, name: str, pre_ping: bool, explicit_begin:
     )
     if not pooled:  # behind a transaction pooler, PgBouncer resets each server connection
         event.listen(engine.pool, "reset", _reset_session)
+        event.listen(engine.pool, "connect", lambda conn, _record: _resetting.add(conn))
     if per_transaction:
         # One statement (one round trip) for them all, at the start of each transaction.
         statement = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(per_transaction))

@@ -15,6 +15,7 @@ query: in order, stopping at the first error.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -64,8 +65,27 @@ def complete_and_commit(
     conn.execute("; ".join((query, *reset, "COMMIT")).encode(), prepare=False)
 
 
+#: Hex digits and dashes (a job id, a lease): nothing to escape.
+_PLAIN = re.compile(r"[0-9A-Fa-f-]{1,128}")
+
+
 def _bind(conn: psycopg.Connection[Any], template: str, **values: Any) -> str:
-    return template.format(**{name: sql.quote(value, conn) for name, value in values.items()})
+    return template.format(**{name: _literal(conn, value) for name, value in values.items()})
+
+
+def _literal(conn: psycopg.Connection[Any], value: Any) -> str:
+    """``value`` as an SQL literal. The shapes a job's own values have (its id, a lease as
+    ``lease_token`` makes them: hex; a start time; no result) are formatted directly, as
+    they cannot hold a quote; anything else is quoted by psycopg."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'::uuid"
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return f"'{value}'"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return f"'{value.isoformat()}'::timestamptz"
+    return sql.quote(value, conn)
 
 
 def is_lease_lost(exc: BaseException) -> bool:

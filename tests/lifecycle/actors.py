@@ -120,6 +120,14 @@ def progress(gate: str) -> dict[str, Any]:
     return {"pages": 5, "visible_tenants": tenants}
 
 
+@job(actor_name="lifecycle.echo", queue_name=QUEUE)
+def echo(value: Any) -> Any:
+    """Returns ``value`` after a statement in its tenant session: the result then travels
+    in the completion that commits with the job's transaction."""
+    current_session().execute(text("SELECT 1"))
+    return value
+
+
 @job(actor_name="lifecycle.square", queue_name=QUEUE, tenant_free=True)
 def square(n: int) -> dict[str, int]:
     return {"n": n, "square": n * n}

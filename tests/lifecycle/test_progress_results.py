@@ -79,6 +79,22 @@ def test_waiting_times_out_with_what_finished(db: TestDB, broker: object) -> Non
         get_job(uuid.uuid4(), operator=True)
 
 
+def test_a_result_committed_with_the_jobs_writes_is_stored_verbatim(
+    db: TestDB, worker: object
+) -> None:
+    # Whatever the job returns reaches the database as data, never as SQL: quotes,
+    # backslashes, dollar quotes and statement text come back unchanged.
+    tenant = db.create_tenant()
+    value = {"quote": "it's", "backslash": "C:\\tmp\\", "sql": "'); DROP TABLE tenants; --",
+             "dollar": "$$ $x$ ;", "text": "é 漢 \n\t", "nested": [None, 1.5, True, "''"]}
+    with tenant_session(tenant) as session:
+        job_id = enqueue(session, actors.echo, value).message_id
+    done = wait_for_results([job_id], timeout=20, tenant=tenant)
+    assert done[job_id].status == "completed"
+    assert get_result(job_id, tenant=tenant) == value
+    assert db.query("SELECT count(*) FROM tenants WHERE id = %s", (tenant,)) == [(1,)]
+
+
 def test_a_result_that_is_not_json_dead_letters_only_its_job(
     db: TestDB, worker: object
 ) -> None:

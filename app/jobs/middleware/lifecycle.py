@@ -189,11 +189,12 @@ class JobLifecycle(Middleware):
             if session is None:
                 return Completed(result)
             try:
-                reset = reset_in_commit(session)
-                actor.complete_and_commit(raw_connection(session), message.message_id,
-                                          message.lease, result, message.began, reset=reset)
+                conn = raw_connection(session)
+                reset = reset_in_commit(conn)
+                actor.complete_and_commit(conn, message.message_id, message.lease, result,
+                                          message.began, reset=reset)
                 if reset:
-                    mark_reset(session)
+                    mark_reset(conn)
                 return Completed(result, in_transaction=True)
             except Exception as exc:
                 if actor.is_lease_lost(exc):

@@ -50,14 +50,17 @@ def test_repeated_sigkill_loses_and_duplicates_nothing(
     def survivor_alive() -> None:
         assert survivor.poll() is None, log_tail(tmp_path / "survivor.log")
 
-    rescue_seconds, killed = [], []
+    rescue_seconds, killed, in_flight = [], [], []
     for kill_no in range(1, KILLS + 1):
         wait_progress(db, JOBS * kill_no // (KILLS + 2), timeout=60, alive=survivor_alive)
+        # Kill it while it holds jobs (a just-restarted victim may not have claimed yet).
+        wait_for(lambda v=victim_id: held_by(db, v) > 0, timeout=30, interval=0.01,
+                 message="the victim to hold jobs")
         kill(victim)
         killed_at = time.monotonic()
         dead = victim_id
         killed.append(dead)
-        assert held_by(db, dead) > 0  # killed with jobs in flight
+        in_flight.append(held_by(db, dead))
         restarted = spawn_worker(db, tmp_path, f"victim-{kill_no}")
         # The survivor's heartbeat hands the dead process's jobs back once its lease lapses.
         wait_for(lambda dead=dead: held_by(db, dead) == 0, timeout=20,
@@ -72,8 +75,10 @@ def test_repeated_sigkill_loses_and_duplicates_nothing(
     rescued = db.scalar("SELECT count(*) FROM dramatiq.queue WHERE attempts > 1")
     print(f"\nsigkill: jobs={acc.jobs} done={acc.done} effects={acc.effects} "
           f"duplicated={acc.duplicated} kills={KILLS} rescued_jobs={rescued} "
-          f"rescue_s={[round(s, 1) for s in rescue_seconds]} run_s={elapsed:.1f}")
+          f"in_flight={in_flight} rescue_s={[round(s, 1) for s in rescue_seconds]} "
+          f"run_s={elapsed:.1f}")
     # The kills really hit jobs in flight, and each was rescued within the lease + a beat.
+    assert sum(in_flight) > 0, in_flight
     assert rescued > 0
     assert max(rescue_seconds) < 15
     assert not set(killed) & worker_ids(db)  # the dead are forgotten, not left registered

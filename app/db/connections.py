@@ -92,7 +92,7 @@ def connect(
 #: How long one reconnection attempt of a pool keeps trying. psycopg_pool doubles its delay
 #: between tries (1, 2, 4, 8 s ...) for up to 5 minutes by default, so a worker could sit
 #: idle for many seconds after PostgreSQL is back; given up this soon, the next checkout
-#: (the consumer retries every half second) starts a fresh attempt with a 1 s delay.
+#: (a job, or the consumer's restart) starts a fresh attempt with a 1 s delay.
 RECONNECT_SECONDS = 2.0
 
 

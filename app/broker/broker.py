@@ -37,7 +37,7 @@ from app.broker.message import JobMessage
 from app.broker.notifier import Notifier
 from app.broker.outcome import Completed, Dead, HandBack, LeaseLost, RetryLater
 from app.db.connections import connect, make_pool, session_url
-from app.store import outcomes
+from app.store import claim, outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ class PostgresJobsBroker(PostgresBroker):
                 conn = self._claim_conn = connect(
                     session_url(self.url, "the claim connection (and the maintenance lock)"),
                     name="pgjobs-consumer")
+                claim.configure_session(conn)
                 self.claim_generation += 1
             try:
                 yield conn

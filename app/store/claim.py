@@ -83,6 +83,26 @@ WITH candidates AS (
     SELECT message_id FROM candidates ORDER BY priority DESC, eta LIMIT %(limit)s
 ), {_CLAIMED}"""
 
+#: Settings of the claim connection's session (``configure_session``).
+#:
+#: * ``synchronous_commit = off``: a claim's commit does not wait for its WAL flush (a third
+#:   of a claim's time). A claim is recoverable state: WAL is flushed in order, so the
+#:   commit of anything that follows from a claim (the job's transaction with its
+#:   completion, a completion batch) makes the claim durable first; a crash can only lose
+#:   claims whose jobs had not committed anything, and those rows are simply ready again.
+#:   The same holds for a promotion of delayed rows.
+#: * ``plan_cache_mode = force_generic_plan``: the claims are prepared statements (psycopg
+#:   prepares them on their fifth use), but PostgreSQL keeps planning the floor claim
+#:   afresh on every call when its generic plan's estimate looks costlier than a custom
+#:   one: about 1 ms of planning per claim. The generic plans read the same index ranges.
+SESSION_SETTINGS = "SET synchronous_commit = off; SET plan_cache_mode = force_generic_plan"
+
+
+def configure_session(conn: psycopg.Connection[Any]) -> None:
+    """Prepare a new claim connection's session (``SESSION_SETTINGS``)."""
+    conn.execute(SESSION_SETTINGS)
+
+
 #: Priorities are smallints.
 _LOWEST, _HIGHEST = -32768, 32767
 

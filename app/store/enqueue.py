@@ -6,6 +6,10 @@ message (migration 0012), so a caller can neither name another tenant nor fake a
 job. The scheduler and the broker (``app_worker``) name each job's tenant through
 ``pgjobs.enqueue_for_tenants``; a system job reaches tenants only through ``pgjobs.fan_out``.
 NOTIFYs are sent by those functions and delivered at commit.
+
+The arrays travel in binary (``%(name)b``): as text, psycopg would quote and escape every
+double quote of every message's JSON for the array literal, which took about as long as
+the server's whole insert of a batch (500 jobs: 40 -> 28 ms a batch here).
 """
 
 from __future__ import annotations
@@ -21,15 +25,15 @@ from psycopg.types.json import Jsonb
 from app.store.rows import Inserted
 
 _TENANT = """
-SELECT message_id, existing FROM pgjobs.enqueue(%(messages)s::jsonb[], %(delays)s::float8[])
+SELECT message_id, existing FROM pgjobs.enqueue(%(messages)b::jsonb[], %(delays)b::float8[])
 """
 _FOR_TENANTS = """
 SELECT message_id, existing
-FROM pgjobs.enqueue_for_tenants(%(messages)s::jsonb[], %(delays)s::float8[], %(tenants)s::uuid[])
+FROM pgjobs.enqueue_for_tenants(%(messages)b::jsonb[], %(delays)b::float8[], %(tenants)b::uuid[])
 """
 _FAN_OUT = """
 SELECT message_id, existing
-FROM pgjobs.fan_out(%(messages)s::jsonb[], %(delays)s::float8[], %(tenants)s::uuid[])
+FROM pgjobs.fan_out(%(messages)b::jsonb[], %(delays)b::float8[], %(tenants)b::uuid[])
 """
 
 

@@ -28,7 +28,7 @@ WITH done AS (
         unique_until = CASE WHEN q.unique_key IS NULL THEN NULL
             ELSE now() + make_interval(
                 secs => coalesce((q.message->'options'->>'unique_window')::float8, 0)) END
-    FROM unnest(%(ids)s::uuid[], %(results)s::jsonb[], %(starts)s::timestamptz[])
+    FROM unnest(%(ids)b::uuid[], %(results)b::jsonb[], %(starts)b::timestamptz[])
          AS d(message_id, result, started)
     WHERE q.message_id = d.message_id AND q."state" = 'consumed' AND q.worker_id = %(worker)s
     RETURNING q.message_id, q.queue_name

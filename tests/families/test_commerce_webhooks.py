@@ -23,7 +23,6 @@ from tests.families.conftest import FAST, commerce_env, log_tail, shopify_channe
 from tests.families.test_commerce_sync import records, sync
 from tests.support import TestDB, wait_for
 
-
 #: What a one-thread worker's consumer of a queue claims ahead at most (2 x threads).
 SYNC_WINDOW = 2
 

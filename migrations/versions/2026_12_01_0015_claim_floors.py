@@ -36,11 +36,16 @@ def _insert_0012() -> str:
     return function_text(str(module.FUNCTIONS), "pgjobs._insert")
 
 
-def upgrade() -> None:
+def insert_function() -> str:
+    """``pgjobs._insert`` as this migration defines it (later ones start from it)."""
     previous = _insert_0012()
     assert _WOKEN in previous and "RETURNING q.message_id, q.queue_name\n" in previous
-    op.execute(previous.replace(_WOKEN, _WOKEN_WITH_ETA).replace(
-        "RETURNING q.message_id, q.queue_name\n", "RETURNING q.message_id, q.queue_name, q.eta\n"))
+    return previous.replace(_WOKEN, _WOKEN_WITH_ETA).replace(
+        "RETURNING q.message_id, q.queue_name\n", "RETURNING q.message_id, q.queue_name, q.eta\n")
+
+
+def upgrade() -> None:
+    op.execute(insert_function())
 
 
 def downgrade() -> None:

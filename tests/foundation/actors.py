@@ -187,3 +187,9 @@ def tenant_probe(other_tenant: str) -> dict[str, Any]:
             "UPDATE activity_events SET tenant_id = :other WHERE tenant_id = :own"),
             {"other": other_tenant, "own": str(tenant)}),
     }
+
+
+@job(actor_name="foundation.durability", queue_name=QUEUE)
+def durability() -> str:
+    """What the job's own transaction commits with (``SHOW synchronous_commit``)."""
+    return str(current_session().execute(text("SHOW synchronous_commit")).scalar_one())

@@ -91,11 +91,11 @@ WITH candidates AS (
 #:   completion, a completion batch) makes the claim durable first; a crash can only lose
 #:   claims whose jobs had not committed anything, and those rows are simply ready again.
 #:   The same holds for a promotion of delayed rows.
-#: * ``plan_cache_mode = force_generic_plan``: the claims are prepared statements (psycopg
-#:   prepares them on their fifth use), but PostgreSQL keeps planning the floor claim
-#:   afresh on every call when its generic plan's estimate looks costlier than a custom
-#:   one: about 1 ms of planning per claim. The generic plans read the same index ranges.
-SESSION_SETTINGS = "SET synchronous_commit = off; SET plan_cache_mode = force_generic_plan"
+#:
+#: Not ``plan_cache_mode = force_generic_plan``: it saved ~0.6 ms of planning a floor claim on
+#: a small table, but with 1,000,000 finished and 100,000 delayed rows the drain fell to 0.08x
+#: of its empty-table rate (0.77x with custom plans).
+SESSION_SETTINGS = "SET synchronous_commit = off"
 
 
 def configure_session(conn: psycopg.Connection[Any]) -> None:

@@ -10,7 +10,6 @@ a floor are found through the eta their NOTIFY carries, or the periodic sweep.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,7 +18,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import ClientCursor
 
 from app.broker.notifier import Wakeup
 from app.db.tenant import tenant_session
@@ -87,29 +85,6 @@ def cte_buffers(plan: Any, cte: str) -> int:
     raise AssertionError(f"no CTE {cte} in the plan")
 
 
-def generic_scan_buffers(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any],
-                         cte: str) -> int:
-    """``scan_buffers`` for the plan the claim connection runs: the statement prepared in a
-    session set up as the broker sets up its claim connection (generic plans)."""
-    names: list[str] = []
-
-    def placeholder(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    text = re.sub(r"%\((\w+)\)s", placeholder, sql).replace("%%", "%")
-    claim.configure_session(conn)
-    with conn.transaction(force_rollback=True):
-        conn.execute(f"PREPARE probe AS {text}")
-        with ClientCursor(conn) as cur:
-            cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE probe("
-                        + ", ".join(["%s"] * len(names)) + ")", [params[n] for n in names])
-            (plan,) = cur.fetchone() or (None,)
-    conn.execute("DEALLOCATE probe")
-    return cte_buffers(plan, cte)
-
-
 def test_a_claim_from_floors_skips_what_an_old_snapshot_keeps(
     db: TestDB, worker_conn: tuple[psycopg.Connection[Any], uuid.UUID]
 ) -> None:
@@ -131,11 +106,6 @@ def test_a_claim_from_floors_skips_what_an_old_snapshot_keeps(
             **params, "priorities": [0], "floors": [floors[0]], "gap_lo": lows,
             "gap_hi": highs}, "candidates")
         assert banded * 4 < full, (banded, full)
-        # The claim connection runs generic plans (claim.SESSION_SETTINGS): the same walk.
-        generic = generic_scan_buffers(conn, claim.CLAIM_FROM, {
-            **params, "priorities": [0], "floors": [floors[0]], "gap_lo": lows,
-            "gap_hi": highs}, "candidates")
-        assert generic * 4 < full, (generic, full)
 
         got = claim.claim(conn, QUEUE, 200, worker, floors)
         assert {str(r.message_id) for r in got} == fresh

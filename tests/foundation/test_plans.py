@@ -1,7 +1,7 @@
 """Where the job store trades planning or flush waits for speed, and where it must not.
 
-Claims and the insert path run with generic plans (planned once per session instead of per
-call); claims commit without waiting for their WAL flush, which is safe only because a
+The insert path runs with generic plans (planned once per session instead of per call);
+claims commit without waiting for their WAL flush, which is safe only because a
 job's own transaction, which makes everything before it durable, still waits for it.
 """
 
@@ -15,10 +15,11 @@ from tests.foundation import actors
 from tests.support import TestDB
 
 
-def test_claims_plan_once_and_skip_the_flush_wait(broker: dramatiq.Broker) -> None:
+def test_claims_skip_the_flush_wait_and_keep_custom_plans(broker: dramatiq.Broker) -> None:
     with broker.claim_connection() as conn:  # type: ignore[attr-defined]
-        assert conn.execute("SHOW plan_cache_mode").fetchone() == ("force_generic_plan",)
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)
+        # Generic plans made claims 12x slower on a table of 1,100,000 rows.
+        assert conn.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
 
 
 def test_a_jobs_own_transaction_still_waits_for_its_flush(

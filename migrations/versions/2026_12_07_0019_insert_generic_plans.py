@@ -24,8 +24,7 @@ branch_labels = None
 depends_on = None
 
 _HEADER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pgjobs\n"
-_GENERIC = ("LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pgjobs\n"
-            "SET plan_cache_mode = force_generic_plan\n")
+_GENERIC = _HEADER + "SET plan_cache_mode = force_generic_plan\n"
 
 
 def _insert_0015() -> str:

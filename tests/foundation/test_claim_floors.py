@@ -71,11 +71,6 @@ def scan_buffers(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]
     with conn.transaction(force_rollback=True):
         (plan,) = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql,
                                params).fetchone()
-    return cte_buffers(plan, cte)
-
-
-def cte_buffers(plan: Any, cte: str) -> int:
-    """Shared buffers of CTE ``cte`` in an ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``."""
     nodes = [(plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]]
     while nodes:
         node = nodes.pop()

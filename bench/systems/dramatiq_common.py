@@ -59,12 +59,18 @@ def prometheus_env() -> dict[str, str]:
 class DramatiqPgTable:
     """Progress queries on ``dramatiq.queue``, the table both dramatiq systems use."""
 
+    # One count per (state, queue name), each an index range on either schema (ours: the
+    # partial claim, delayed and leased indexes; the stock one: (state, mtime)). With
+    # ``state IN (...) AND queue_name IN (...)`` PostgreSQL scanned the whole table instead:
+    # 180 ms with 1,100,000 rows, every 0.1 s while a drain is polled, which took a core
+    # from the system under test in table_size.
+    _REMAINING = " + ".join(
+        f"(SELECT count(*) FROM dramatiq.queue WHERE state = '{state}' AND queue_name = %(q{n})s)"
+        for state in ("queued", "consumed") for n in (0, 1))
+
     def remaining(self, conn: psycopg.Connection) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM dramatiq.queue"
-            " WHERE state IN ('queued', 'consumed') AND queue_name IN (%s, %s)",
-            (QUEUE, dq_name(QUEUE)),
-        ).fetchone()
+        row = conn.execute(f"SELECT {self._REMAINING}",
+                           {"q0": QUEUE, "q1": dq_name(QUEUE)}).fetchone()
         return int(row[0]) if row else 0
 
     def failed(self, conn: psycopg.Connection) -> int:

@@ -9,7 +9,7 @@ statements run as the owner (operators) and as ``app_user`` in a tenant's transa
 
 Nothing here counts the whole table: waiting, delayed and running jobs are small sets behind
 partial indexes; finished jobs are only counted over the last hour, one queue at a time on
-``queue_finished_idx (queue_name, state, mtime)`` (operators) or on a tenant's own
+``queue_finished_idx (queue_name, state, mtime, message_id)`` (operators) or on a tenant's own
 ``queue_tenant_finished_idx (tenant_id, mtime)`` (tenant admins).
 """
 
@@ -89,7 +89,7 @@ PAUSED = "SELECT queue_name AS queue, paused_at FROM dramatiq.paused_queues"
 BUCKETS = 60
 
 # Completed jobs of the last hour per queue and minute, one queue name at a time: an index
-# range per name on queue_finished_idx (queue_name, state, mtime), index-only where the
+# range per name on queue_finished_idx (queue_name, state, mtime, ...), index-only where the
 # visibility map allows (``names`` holds each queue and its '.DQ' side).
 COMPLETED_BY_MINUTE = """
 SELECT regexp_replace(n.name, '\\.DQ$', '') AS queue, m.minute, m.completed

@@ -60,7 +60,8 @@ class DramatiqPgTable:
     """Progress queries on ``dramatiq.queue``, the table both dramatiq systems use."""
 
     # One count per (state, queue name), each an index range on either schema (ours: the
-    # partial claim, delayed and leased indexes; the stock one: (state, mtime)). With
+    # partial claim index for queued rows, the leased one for consumed; the stock one:
+    # (state, mtime)). With
     # ``state IN (...) AND queue_name IN (...)`` PostgreSQL scanned the whole table instead:
     # 180 ms with 1,100,000 rows, every 0.1 s while a drain is polled, which took a core
     # from the system under test in table_size.

@@ -63,10 +63,25 @@ def _prune_one(
     conn: psycopg.Connection, queue: str, state: str, max_age: float | None, keep: int | None,
     batch: int,
 ) -> int:
+    """Age limit first, then count: the count's cutoff is read once for the pass (deleting
+    older rows does not move it; rows finished since wait for the next pass)."""
+    budget = MAX_BATCHES
     total = 0
-    for _ in range(MAX_BATCHES):
-        n = retention.prune_batch(conn, queue, state, max_age, keep, batch)
-        total += n
-        if n < batch:
-            break
+
+    def batches(delete: Callable[[], int]) -> None:
+        nonlocal budget, total
+        while budget > 0:
+            budget -= 1
+            n = delete()
+            total += n
+            if n < batch:
+                return
+
+    if max_age is not None:
+        age = max_age
+        batches(lambda: retention.prune_aged(conn, queue, state, age, batch))
+    if keep is not None and budget > 0:
+        cutoff = retention.count_cutoff(conn, queue, state, keep)
+        if cutoff is not None:
+            batches(lambda: retention.prune_through(conn, queue, state, cutoff, batch))
     return total

@@ -7,9 +7,9 @@ whose presorted groups are ties: with many rows of one ``mtime`` (a bulk import,
 finished in one transaction, the table_size bench's 1,000,000 copies) PostgreSQL read and
 sorted them all, 590 ms for each batch of 500 deletions while workers drained beside it.
 With the id in the key the same question can be a backward walk of ``keep`` index entries
-(9.9 ms a batch on that table). The planner does not always take it: on 100,000 rows with
-bound parameters it still chose a sort over the whole queue, so this removes the worst case
-without making the prune's plan certain.
+(9.9 ms a batch on that table). The planner took it only with the state written in the
+statement and the two limits apart (``app.store.retention``): a generic plan cannot use this
+partial index for a ``state = $n``.
 
 Revision ID: 0020
 Revises: 0019

@@ -146,3 +146,14 @@ class Run:
     @property
     def json(self) -> Any:
         return json.loads(self.out)
+
+
+def queue_reads(conn: psycopg.Connection) -> tuple[int, int]:
+    """(blocks read, sequential scans) of the job table so far, this session's included."""
+    conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the session goes idle
+    row = conn.execute(
+        "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read, seq_scan "
+        "FROM pg_statio_all_tables JOIN pg_stat_all_tables USING (relid) "
+        "WHERE relid = 'dramatiq.queue'::regclass").fetchone()
+    assert row is not None
+    return row[0], row[1]

@@ -145,21 +145,27 @@ WHERE (SELECT count(*) FROM announced) >= 0
 """
 
 # Move due delayed rows ('<queue>.DQ') into their queue; report when the next one is due.
+# ``queue_name LIKE '%.DQ'`` repeats queue_delayed_idx's predicate: PostgreSQL cannot prove it
+# from ``queue_name = 'x.DQ'``, and without it both reads walked every delayed row of the
+# queue in the claim index (51 ms with 100,000 reminders pending; 0.3 ms on the (name, eta)
+# index). The move looks its rows up by id, whatever a generic plan guesses for ``LIMIT $n``.
 PROMOTE = """
 WITH due AS (
     SELECT message_id FROM dramatiq.queue
-    WHERE queue_name = %(delayed)s AND "state" = 'queued' AND eta <= now()
+    WHERE queue_name = %(delayed)s AND queue_name LIKE '%%.DQ' AND "state" = 'queued'
+      AND eta <= now()
     ORDER BY eta
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), moved AS (
     UPDATE dramatiq.queue q SET queue_name = %(queue)s, mtime = now()
-    FROM due WHERE q.message_id = due.message_id
+    WHERE q.message_id = ANY (ARRAY(SELECT message_id FROM due))
     RETURNING q.eta
 )
 SELECT (SELECT count(*) FROM moved), (SELECT min(eta) FROM moved),
        (SELECT min(eta) FROM dramatiq.queue
-        WHERE queue_name = %(delayed)s AND "state" = 'queued' AND eta > now())
+        WHERE queue_name = %(delayed)s AND queue_name LIKE '%%.DQ' AND "state" = 'queued'
+          AND eta > now())
 """
 
 # Jobs enqueued before their queue had limits get their scoped default key (their tenant).

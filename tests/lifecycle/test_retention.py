@@ -16,7 +16,7 @@ from app.maintenance.leader import DedicatedSession, Leadership
 from app.maintenance.service import LEADER, Maintenance
 from tests.lifecycle import actors
 from tests.lifecycle.conftest import run_worker
-from tests.support import TestDB, wait_for
+from tests.support import TestDB, queue_reads, wait_for
 
 
 @pytest.fixture
@@ -127,17 +127,6 @@ def test_one_leader_prunes_and_publishes_queue_gauges(db: TestDB, broker: dramat
     finally:
         for session in sessions:
             session.close()
-
-
-def queue_reads(conn: psycopg.Connection) -> tuple[int, int]:
-    """(blocks read, sequential scans) of the job table so far, this session's included."""
-    conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the session goes idle
-    row = conn.execute(
-        "SELECT heap_blks_hit + heap_blks_read + idx_blks_hit + idx_blks_read, seq_scan "
-        "FROM pg_statio_all_tables JOIN pg_stat_all_tables USING (relid) "
-        "WHERE relid = 'dramatiq.queue'::regclass").fetchone()
-    assert row is not None
-    return row[0], row[1]
 
 
 def test_pruning_ties_reads_index_ranges_whatever_plan_the_cache_picks(db: TestDB) -> None:

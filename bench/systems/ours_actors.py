@@ -13,7 +13,7 @@ import time
 import dramatiq
 from sqlalchemy import text
 
-from app.jobs import current_session, in_session, job
+from app.jobs import current_session, declare_queue, in_session, job
 from app.jobs.setup import build_broker
 from bench import asynchttp, sidetables
 
@@ -24,6 +24,11 @@ if os.environ.get("BENCH_QUIET_EVENTS"):
     # Profiling aid only (``python -m bench.profile --quiet-events``): drop the per-job INFO
     # event lines, to measure what they cost. ``python -m bench`` never sets it.
     logging.getLogger("pgjobs.events").setLevel(logging.WARNING)
+
+if os.environ.get("BENCH_KEEP_FINISHED"):
+    # table_size: keep the million finished rows it puts in the table, as the peers do (they
+    # prune nothing), so the drain runs beside them rather than beside their deletion.
+    declare_queue("bench", completed_max_age=None, completed_max_count=None)
 
 _WRITE = text(
     "INSERT INTO activity_events (tenant_id, event_type, title, source)"

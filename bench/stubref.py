@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
@@ -68,7 +69,8 @@ def ours_broker() -> StubBroker:
                 return None
             return JobMessage(proxy._message, Claimed(
                 message_id=proxy.message_id, message=None, tenant_id=None, attempts=1,
-                max_attempts=None, priority=0, eta=None, lease="", tenant_status="ok"))
+                max_attempts=None, priority=0, eta=None, lease="", tenant_status="ok",
+                claimed=datetime.now(UTC)))
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)

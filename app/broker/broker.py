@@ -240,7 +240,7 @@ class PostgresJobsBroker(PostgresBroker):
             case Completed(in_transaction=True) | LeaseLost():
                 pass
             case Completed(result=result):
-                self.completions.add(job, result, message.began)
+                self.completions.add(job, result, message.began, message.claimed_in_db)
             case RetryLater(delay=delay, error=error):
                 run_idempotent(self.jobs_pool, lambda c: outcomes.retry(
                     c, job, delayed_queue, delay, error, worker, message.began))
@@ -256,10 +256,10 @@ class PostgresJobsBroker(PostgresBroker):
         return "rejected before it ran"
 
     def _complete_many(self, ids: list[uuid.UUID], results: list[Jsonb | None],
-                       starts: list[datetime | None]) -> None:
+                       starts: list[datetime | None], since: datetime | None) -> None:
         worker = self.worker_id
         run_idempotent(self.jobs_pool, lambda c: outcomes.complete_many(
-            c, ids, results, starts, worker))
+            c, ids, results, starts, worker, since))
 
     def _poisoned(self, message_id: uuid.UUID, exc: BaseException) -> None:
         error = f"PoisonValue: the database refused the job's result: {exc}"[:4000]

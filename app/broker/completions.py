@@ -28,7 +28,9 @@ from app.broker.connections import DISCONNECTS
 logger = logging.getLogger(__name__)
 
 #: ids, results and when each attempt started running (None: unknown).
-Flush = Callable[[list[uuid.UUID], list[Jsonb | None], list[datetime | None]], None]
+#: (ids, results, starts, the batch's earliest claim on the database's clock or None).
+Flush = Callable[
+    [list[uuid.UUID], list[Jsonb | None], list[datetime | None], datetime | None], None]
 Poison = Callable[[uuid.UUID, BaseException], None]
 
 
@@ -36,6 +38,7 @@ class _Done(NamedTuple):
     message_id: uuid.UUID
     result: Any
     started: datetime | None
+    claimed: datetime | None
 
 
 class GroupCompleter:
@@ -47,9 +50,10 @@ class GroupCompleter:
         self._flushing = threading.Lock()
 
     def add(self, message_id: str | uuid.UUID, result: Any,
-            started: datetime | None = None) -> None:
+            started: datetime | None = None, claimed: datetime | None = None) -> None:
+        """``claimed``: the claim's time on the database's clock (None: unknown)."""
         with self._pending_lock:
-            self._pending.append(_Done(uuid.UUID(str(message_id)), result, started))
+            self._pending.append(_Done(uuid.UUID(str(message_id)), result, started, claimed))
         self.drain()
 
     @property
@@ -75,8 +79,10 @@ class GroupCompleter:
 
     def _write(self, batch: list[_Done]) -> None:
         try:
+            claims = [d.claimed for d in batch]
+            since = None if None in claims else min(c for c in claims if c is not None)
             self._flush([d.message_id for d in batch], [_json(d.result) for d in batch],
-                        [d.started for d in batch])
+                        [d.started for d in batch], since)
         except DISCONNECTS:
             self._keep(batch)
         except psycopg.Error as exc:

@@ -28,6 +28,8 @@ class JobMessage(MessageProxy):
         self.max_attempts = claimed.max_attempts
         self.lease = claimed.lease
         self.tenant_status = claimed.tenant_status
+        #: The claim's time on the database's clock (bounds the completion's read).
+        self.claimed_in_db = claimed.claimed
         #: When it was claimed (monotonic): a rate-limited job must start soon after.
         self.claimed_at = time.monotonic()
         #: When the attempt started (perf_counter), set by the lifecycle middleware.

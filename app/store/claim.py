@@ -24,7 +24,7 @@ _RESULT = """
 SELECT c.message_id, c.message, c.tenant_id, c.attempts, c.max_attempts, c.priority, c.eta,
        pgjobs.lease_token(c.message_id, c.attempts, %(worker)s) AS lease,
        CASE WHEN c.tenant_id IS NULL THEN 'ok' WHEN t.id IS NULL THEN 'unknown'
-            WHEN t.active THEN 'ok' ELSE 'inactive' END AS tenant_status
+            WHEN t.active THEN 'ok' ELSE 'inactive' END AS tenant_status, now() AS claimed
 FROM claimed c
 LEFT JOIN public.tenants t ON t.id = c.tenant_id
 """
@@ -137,7 +137,7 @@ SELECT r.message_id, r.message, r.tenant_id, r.attempts, r.max_attempts, r.prior
        CASE WHEN r.message_id IS NOT NULL
             THEN pgjobs.lease_token(r.message_id, r.attempts, %(worker)s) END AS lease,
        CASE WHEN r.tenant_id IS NULL THEN 'ok' WHEN t.id IS NULL THEN 'unknown'
-            WHEN t.active THEN 'ok' ELSE 'inactive' END AS tenant_status,
+            WHEN t.active THEN 'ok' ELSE 'inactive' END AS tenant_status, now() AS claimed,
        r.wait_seconds
 FROM result r
 LEFT JOIN public.tenants t ON t.id = r.tenant_id
@@ -200,8 +200,8 @@ def claim_limited(
     """Claim within the queue's limits; also the seconds until a rate slot opens, if known."""
     rows = conn.execute(CLAIM_LIMITED, {"queue": queue, "limit": limit, "worker": worker,
                                         **limits}).fetchall()
-    claimed = [Claimed(*row[:9]) for row in rows if row[0] is not None]
-    waits = [row[9] for row in rows if row[0] is None and row[9] is not None]
+    claimed = [Claimed(*row[:10]) for row in rows if row[0] is not None]
+    waits = [row[10] for row in rows if row[0] is None and row[10] is not None]
     return claimed, (min(waits) if waits else None)
 
 

@@ -20,6 +20,9 @@ from psycopg.types.json import Jsonb
 
 from app.store.channels import ETA_PAYLOAD, announce, notify_events
 
+# ``started_at >= since`` (the batch's earliest claim) bounds the read of queue_leased_idx
+# (worker_id, started_at) to what the worker claimed since: keyed by worker only, it walked
+# every job the worker had run that a held xmin horizon keeps (migration 0021).
 COMPLETE_MANY = f"""
 WITH done AS (
     UPDATE dramatiq.queue q
@@ -31,6 +34,7 @@ WITH done AS (
     FROM unnest(%(ids)b::uuid[], %(results)b::jsonb[], %(starts)b::timestamptz[])
          AS d(message_id, result, started)
     WHERE q.message_id = d.message_id AND q."state" = 'consumed' AND q.worker_id = %(worker)s
+      AND q.started_at >= coalesce(%(since)s::timestamptz, '-infinity')
     RETURNING q.message_id, q.queue_name
 )
 {announce("'completed'", "done")}
@@ -77,11 +81,13 @@ RETURNING {notify_events("'progress'", "json_build_array(message_id)", "queue_na
 
 def complete_many(
     conn: psycopg.Connection[Any], ids: Sequence[uuid.UUID], results: Sequence[Jsonb | None],
-    starts: Sequence[datetime | None], worker: uuid.UUID,
+    starts: Sequence[datetime | None], worker: uuid.UUID, since: datetime | None = None,
 ) -> None:
-    """``starts``: when each attempt started running (None: keep the claim's time)."""
+    """``starts``: when each attempt started running (None: keep the claim's time).
+    ``since``: at or before every job's claim, on the database's clock (None: no bound)."""
     conn.execute(COMPLETE_MANY, {"ids": list(ids), "results": list(results),
-                                 "starts": list(starts), "worker": worker})
+                                 "starts": list(starts), "worker": worker,
+                                 "since": since})
 
 
 def retry(

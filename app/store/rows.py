@@ -34,6 +34,9 @@ class Claimed:
     lease: str
     #: 'ok', 'unknown' (no such tenant) or 'inactive'.
     tenant_status: str
+    #: The claim's transaction time (the database's clock), at or before the row's
+    #: ``started_at``: bounds the completion batch's read (``outcomes.complete_many``).
+    claimed: datetime
 
 
 @dataclass(frozen=True)

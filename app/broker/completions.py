@@ -27,8 +27,8 @@ from app.broker.connections import DISCONNECTS
 
 logger = logging.getLogger(__name__)
 
-#: ids, results and when each attempt started running (None: unknown).
-#: (ids, results, starts, the batch's earliest claim on the database's clock or None).
+#: ids, results, when each attempt started running (None: unknown), and the batch's earliest
+#: claim on the database's clock (None: a claim time is unknown).
 Flush = Callable[
     [list[uuid.UUID], list[Jsonb | None], list[datetime | None], datetime | None], None]
 Poison = Callable[[uuid.UUID, BaseException], None]
@@ -79,8 +79,8 @@ class GroupCompleter:
 
     def _write(self, batch: list[_Done]) -> None:
         try:
-            claims = [d.claimed for d in batch]
-            since = None if None in claims else min(c for c in claims if c is not None)
+            claims = [d.claimed for d in batch if d.claimed is not None]
+            since = min(claims) if len(claims) == len(batch) else None
             self._flush([d.message_id for d in batch], [_json(d.result) for d in batch],
                         [d.started for d in batch], since)
         except DISCONNECTS:
